@@ -1,0 +1,91 @@
+"""The adapter interface and the HTTP transport most feeds share."""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from typing import ClassVar, Iterator
+
+import aiohttp
+from pydantic import BaseModel, ConfigDict, Field
+
+from ldf_server.config import FeedConfig
+from ldf_server.records import Batch
+
+MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
+
+
+class FeedError(Exception):
+    """The upstream could not be read (HTTP error, timeout, refused connection, too large)."""
+
+
+class PayloadError(Exception):
+    """The upstream answered, but not with something this adapter understands."""
+
+
+class AdapterOptions(BaseModel):
+    """Base of every adapter's options: unknown keys are configuration errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Adapter(ABC):
+    """One upstream feed. Subclasses set ``name`` and ``Options`` and implement the halves."""
+
+    name: ClassVar[str]
+    Options: ClassVar[type[AdapterOptions]] = AdapterOptions
+
+    def __init__(self, feed: FeedConfig, options: AdapterOptions) -> None:
+        self.feed = feed
+        self.options = options
+
+    @abstractmethod
+    async def fetch(self, session: aiohttp.ClientSession) -> bytes:
+        """Get one payload; raise :class:`FeedError` when the upstream cannot be read."""
+
+    @abstractmethod
+    def parse(self, payload: bytes, fetched_at: int) -> Batch:
+        """Map a payload to records; raise :class:`PayloadError` when it cannot be understood.
+
+        ``fetched_at`` (epoch ms) is the observation time for feeds that carry none.
+        """
+
+    def backfill(self, now: int) -> Iterator[Batch]:
+        """History to load at start-up (only simulators have any)."""
+        return iter(())
+
+
+class HttpOptions(AdapterOptions):
+    url: str = Field(pattern=r"^https?://")
+    # Names of environment variables holding HTTP Basic credentials: never the secrets themselves.
+    username_env: str | None = None
+    password_env: str | None = None
+
+
+class HttpAdapter(Adapter):
+    """An adapter whose payload is the body of one HTTP GET."""
+
+    Options: ClassVar[type[AdapterOptions]] = HttpOptions
+    accept: ClassVar[str] = "application/json"
+
+    async def fetch(self, session: aiohttp.ClientSession) -> bytes:
+        opts = self.options
+        assert isinstance(opts, HttpOptions)
+        auth = None
+        if opts.username_env:
+            user = os.environ.get(opts.username_env)
+            password = os.environ.get(opts.password_env or "", "")
+            if user is None:
+                raise FeedError(f"environment variable {opts.username_env} is not set")
+            auth = aiohttp.BasicAuth(user, password)
+        timeout = aiohttp.ClientTimeout(total=self.feed.timeout)
+        try:
+            async with session.get(opts.url, auth=auth, timeout=timeout, headers={"Accept": self.accept}) as resp:
+                if resp.status != 200:
+                    raise FeedError(f"HTTP {resp.status} from upstream")
+                body = await resp.content.read(MAX_PAYLOAD_BYTES + 1)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise FeedError(f"{type(exc).__name__}: {exc}".rstrip(": ")) from exc
+        if len(body) > MAX_PAYLOAD_BYTES:
+            raise FeedError(f"payload larger than {MAX_PAYLOAD_BYTES} bytes")
+        return body

@@ -1,0 +1,104 @@
+"""The composition root: config → stores, feeds and fragments → an aiohttp application."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import AsyncIterator, Callable
+
+import aiohttp
+from aiohttp import web
+
+from ldf_server.adapters.poller import Poller
+from ldf_server.adapters.registry import create_adapter
+from ldf_server.config import Config
+from ldf_server.fragments.stream import StreamFragments
+from ldf_server.fragments.timeline import Timeline
+from ldf_server.fragments.urls import Urls
+from ldf_server.http.middleware import problems_and_cors
+from ldf_server.http.routes import add_routes
+from ldf_server.http.state import STATE, ServerState
+from ldf_server.store.memory import DatasetStore
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST_BODY = 1024 * 1024
+RETENTION_EVERY_S = 600
+
+
+def build_state(config: Config, *, clock: Callable[[], float] = time.time) -> ServerState:
+    urls = Urls(config.server.public_base)
+    streams = {
+        ds.id: StreamFragments(ds, DatasetStore(ds.id, int(ds.window * 1000), clock=clock), urls) for ds in config.datasets
+    }
+    pollers = [
+        Poller(create_adapter(feed), streams[feed.dataset].store, clock=clock) for feed in config.feeds if feed.enabled
+    ]
+    return ServerState(config=config, urls=urls, streams=streams, pollers=pollers, clock=clock)
+
+
+def create_app(config: Config, *, state: ServerState | None = None, run_feeds: bool = True) -> web.Application:
+    """The app factory. ``run_feeds=False`` serves a store filled by the caller (tests, benchmarks)."""
+    app = web.Application(middlewares=[problems_and_cors], client_max_size=MAX_REQUEST_BODY)
+    app[STATE] = state if state is not None else build_state(config)
+    add_routes(app)
+    if run_feeds:
+        app.cleanup_ctx.append(_feeds)
+    else:
+        app[STATE].ready = True
+    app.cleanup_ctx.append(_retention)
+    return app
+
+
+def apply_retention(state: ServerState) -> int:
+    """Compact every store to its retention window, cut at a UTC day boundary.
+
+    Whole days go at once, so an immutable day node never links to a removed page,
+    and the root view drops its relation to a day in the same step as the day goes.
+    """
+    removed = 0
+    now = state.now_ms()
+    for stream in state.streams.values():
+        cutoff = Timeline.day_start(now - int(stream.config.retention * 1000))
+        n = stream.store.compact(cutoff)
+        if n:
+            log.info("dataset %s: retention removed %d members older than %s", stream.ds, n, cutoff)
+        removed += n
+    return removed
+
+
+async def _feeds(app: web.Application) -> AsyncIterator[None]:
+    state = app[STATE]
+    started = time.monotonic()
+    for poller in state.pollers:
+        poller.backfill()
+    apply_retention(state)
+    timeout = aiohttp.ClientTimeout(total=None)
+    async with aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": "ldf-server"}) as session:
+        tasks = [asyncio.create_task(p.run(session), name=f"feed:{p.status.feed}") for p in state.pollers]
+        state.ready = True
+        members = sum(s.store.member_count for s in state.streams.values())
+        log.info("ready in %.2fs: %d feeds, %d members", time.monotonic() - started, len(tasks), members)
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _retention(app: web.Application) -> AsyncIterator[None]:
+    state = app[STATE]
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(RETENTION_EVERY_S)
+            apply_retention(state)
+
+    task = asyncio.create_task(loop(), name="retention")
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

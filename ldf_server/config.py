@@ -1,0 +1,207 @@
+"""Configuration: one TOML file, validated completely before anything starts.
+
+Errors name the key and the problem (``feeds[1].interval: ...``). Environment variables
+override what differs per deployment (port, public base URL, data directory); secrets
+never live in the file, only the names of the environment variables holding them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal, Mapping
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from ldf_server.timeutil import parse_duration
+from ldf_server.vocabularies import LICENCES
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")]
+LanguageMap = Annotated[dict[Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]+)*$")], str], Field(min_length=1)]
+
+ENV_PREFIX = "LDF_"
+RESERVED_IDS = {"health", "metrics", "openapi", "static", "context", "tpf", "api", "assets"}
+
+
+class ConfigError(Exception):
+    """A configuration file that cannot be used; the message says where and why."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    base_url: str | None = Field(default=None, pattern=r"^https?://[^/?#]+(/[^?#]*)?$")
+    data_dir: str = "data"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @property
+    def public_base(self) -> str:
+        """Every IRI is minted from this (no trailing slash)."""
+        if self.base_url:
+            return self.base_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
+
+
+class Publisher(_Strict):
+    name: str
+    iri: str = Field(pattern=r"^https?://")
+
+
+class DatasetConfig(_Strict):
+    id: Identifier
+    pilot: Literal["parking"]
+    title: LanguageMap
+    description: LanguageMap
+    licence: Literal["cc0", "modellicentie-gratis-hergebruik"] = "cc0"
+    publisher: Publisher | None = None
+    keywords: dict[str, list[str]] = Field(default_factory=dict)
+    window: Duration = 300.0
+    grace: Duration = 60.0
+    retention: Duration = 7 * 86400.0
+
+    @model_validator(mode="after")
+    def _windows_tile_a_day(self) -> "DatasetConfig":
+        if self.window < 1 or 86400 % int(self.window) or self.window != int(self.window):
+            raise ValueError("window must be a whole number of seconds that divides a day (e.g. 1m, 5m, 15m, 1h)")
+        if self.retention < 86400:
+            raise ValueError("retention must be at least 1d (pages are grouped per day)")
+        return self
+
+    @property
+    def licence_iri(self) -> str:
+        return LICENCES[self.licence]
+
+
+class FeedConfig(_Strict):
+    id: Identifier
+    adapter: str
+    dataset: Identifier
+    enabled: bool = True
+    interval: Duration = 30.0
+    timeout: Duration = 10.0
+    retries: int = Field(default=3, ge=0, le=10)
+    backoff: Duration = 1.0
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _positive(self) -> "FeedConfig":
+        if self.interval < 1:
+            raise ValueError("interval must be at least 1s")
+        if self.timeout <= 0:
+            raise ValueError("timeout must be positive")
+        return self
+
+
+class CatalogConfig(_Strict):
+    title: LanguageMap = {"en": "Real-time open city data", "nl": "Realtime open stadsdata"}
+    description: LanguageMap = {
+        "en": "Linked Open Data published close to the source, as cacheable Linked Data Fragments.",
+        "nl": "Linked Open Data, dicht bij de bron gepubliceerd als cachebare Linked Data Fragments.",
+    }
+    publisher: Publisher | None = None
+
+
+class Config(_Strict):
+    server: ServerConfig = ServerConfig()
+    catalog: CatalogConfig = CatalogConfig()
+    datasets: list[DatasetConfig] = Field(min_length=1)
+    feeds: list[FeedConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references(self) -> "Config":
+        ids = [d.id for d in self.datasets]
+        reserved = sorted(set(ids) & RESERVED_IDS)
+        if reserved:
+            raise ValueError(f"dataset ids {reserved} are reserved for server routes")
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"dataset ids must be unique: {ids}")
+        feed_ids = [f.id for f in self.feeds]
+        if len(set(feed_ids)) != len(feed_ids):
+            raise ValueError(f"feed ids must be unique: {feed_ids}")
+        for i, feed in enumerate(self.feeds):
+            if feed.dataset not in ids:
+                raise ValueError(f"feeds[{i}].dataset: no dataset with id {feed.dataset!r} (known: {', '.join(ids)})")
+        return self
+
+    def dataset(self, dataset_id: str) -> DatasetConfig:
+        return next(d for d in self.datasets if d.id == dataset_id)
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif not re.match(r"^function-|^function-after", str(part)):
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{_where(tuple(err['loc']))}: {msg}")
+    return "\n".join(lines)
+
+
+def env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    """Server settings taken from ``LDF_PORT``, ``LDF_BASE_URL``, ``LDF_DATA_DIR``, ``LDF_HOST``."""
+    out: dict[str, Any] = {}
+    for key in ("host", "port", "base_url", "data_dir", "log_level"):
+        value = env.get(ENV_PREFIX + key.upper())
+        if value:
+            out[key] = value
+    return out
+
+
+def load_config(
+    path: str | Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Read, merge (file < environment < command line) and validate a config file."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such file") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    return config_from_dict(raw, source=str(path), env=os.environ if env is None else env, overrides=overrides)
+
+
+def config_from_dict(
+    raw: dict[str, Any],
+    *,
+    source: str = "<config>",
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Validate a config already parsed from TOML (tests build these directly)."""
+    from ldf_server.adapters.registry import validate_options
+
+    raw = dict(raw)
+    server = dict(raw.get("server") or {})
+    server.update(env_overrides(env or {}))
+    server.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    raw["server"] = server
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}:\n{format_validation_error(exc)}") from None
+    problems = []
+    for i, feed in enumerate(config.feeds):
+        problems.extend(f"feeds[{i}].{p}" for p in validate_options(feed))
+    if problems:
+        raise ConfigError(f"{source}:\n" + "\n".join(problems))
+    return config

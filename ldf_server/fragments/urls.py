@@ -1,0 +1,49 @@
+"""Every IRI the server publishes, minted from one public base URL.
+
+A page's IRI in its body must be byte-for-byte the URL clients fetch, or LDES clients
+silently stop after the first page, so the router and the documents share this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ldf_server.timeutil import format_day, format_instant
+
+
+@dataclass(frozen=True, slots=True)
+class Urls:
+    base: str  # no trailing slash
+
+    def catalog(self) -> str:
+        return self.base + "/"
+
+    def context(self) -> str:
+        return self.base + "/context.jsonld"
+
+    def stream(self, ds: str) -> str:
+        return f"{self.base}/{ds}"
+
+    def dataset(self, ds: str) -> str:
+        return f"{self.base}/{ds}#dataset"
+
+    def view(self, ds: str) -> str:
+        return f"{self.base}/{ds}/view"
+
+    def day(self, ds: str, day_start: int) -> str:
+        return f"{self.base}/{ds}/days/{format_day(day_start)}"
+
+    def window(self, ds: str, start: int) -> str:
+        return f"{self.base}/{ds}/windows/{format_instant(start)}"
+
+    def latest(self, ds: str) -> str:
+        return f"{self.base}/{ds}/latest"
+
+    def shape(self, ds: str) -> str:
+        return f"{self.base}/{ds}/shape"
+
+    def site(self, ds: str, key: str) -> str:
+        return f"{self.base}/{ds}/sites/{key}"
+
+    def member(self, ds: str, site_key: str, time_ms: int) -> str:
+        return f"{self.base}/{ds}/members/{site_key}/{format_instant(time_ms)}"

@@ -1,0 +1,1 @@
+"""The thin HTTP layer: routing, negotiation, caching headers and problem responses."""

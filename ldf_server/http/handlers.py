@@ -1,0 +1,186 @@
+"""Route handlers: parse the request, look up bytes, set headers. Nothing else."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ldf_server.fragments import catalog as catalog_doc
+from ldf_server.fragments import latest as latest_doc
+from ldf_server.fragments.stream import OutOfRange, StreamFragments
+from ldf_server.http.problems import Problem
+from ldf_server.http.respond import cached, negotiate, send
+from ldf_server.http.state import STATE, ServerState
+from ldf_server.rdf import jsonld
+from ldf_server.timeutil import InstantError, format_day, format_instant, parse_instant
+
+STATIC_MAX_AGE = 86400
+
+
+def _stream(request: web.Request) -> tuple[ServerState, StreamFragments]:
+    state = request.app[STATE]
+    ds = request.match_info["ds"]
+    stream = state.streams.get(ds)
+    if stream is None:
+        raise Problem(404, f"there is no dataset {ds!r}; the catalog at {state.urls.catalog()} lists them all", title="Unknown dataset")
+    return state, stream
+
+
+def _out_of_range(exc: OutOfRange) -> Problem:
+    if exc.gone:
+        return Problem(410, str(exc), title="Page removed by the retention policy")
+    return Problem(404, str(exc), title="No such page")
+
+
+async def catalog(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    media = negotiate(request)
+    streams = list(state.streams.values())
+    token = tuple((s.store.version, s.store.retained_from) for s in streams)
+    item = cached(state.cache, "/", token, lambda: catalog_doc.catalog(state.config.catalog, state.urls, streams))
+    return send(request, item, media, max_age=min(state.max_age(s) for s in streams) if streams else 60)
+
+
+async def context(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    media = negotiate(request)
+    item = state.cache.get(("/context.jsonld", "static"), "static")
+    if item is None:
+        from ldf_server.fragments.fragment import Fragment
+        from ldf_server.http.representations import Encoded
+
+        item = Encoded.of(Fragment({}, immutable=False, modified=0.0), "static", body=jsonld.context_document())
+        state.cache.put(("/context.jsonld", "static"), item)
+    return send(request, item, media, max_age=STATIC_MAX_AGE)
+
+
+async def stream(request: web.Request) -> web.Response:
+    state, fragments = _stream(request)
+    media = negotiate(request)
+    now = state.now_ms()
+    item = cached(state.cache, request.path, fragments.mutable_token(now), lambda: fragments.stream(now))
+    return send(request, item, media, max_age=state.max_age(fragments))
+
+
+async def view(request: web.Request) -> web.Response:
+    state, fragments = _stream(request)
+    now = state.now_ms()
+    if "time" in request.query:
+        return _search(state, fragments, request.query.getall("time"), now)
+    unknown = sorted(set(request.query) - {"time"})
+    if unknown:
+        raise Problem(400, f"unknown query parameter(s): {', '.join(unknown)}; the search form takes only 'time'")
+    media = negotiate(request)
+    item = cached(state.cache, request.path, fragments.mutable_token(now), lambda: fragments.view(now))
+    return send(request, item, media, max_age=state.max_age(fragments))
+
+
+def _search(state: ServerState, fragments: StreamFragments, values: list[str], now: int) -> web.Response:
+    """``?time=`` (the Hydra search form): 302 to the canonical page holding that instant."""
+    if len(values) != 1:
+        raise Problem(400, "give exactly one 'time' parameter", title="Bad time")
+    try:
+        instant = parse_instant(values[0])
+    except InstantError as exc:
+        raise Problem(400, str(exc), title="Bad time") from None
+    try:
+        start = fragments.window_for(instant, now)
+    except OutOfRange as exc:
+        raise _out_of_range(exc) from None
+    return web.Response(
+        status=302,
+        headers={
+            "Location": state.urls.window(fragments.ds, start),
+            "Cache-Control": f"public, max-age={state.max_age(fragments)}",
+            "Vary": "Accept",
+        },
+    )
+
+
+async def day(request: web.Request) -> web.Response:
+    state, fragments = _stream(request)
+    media = negotiate(request)
+    now = state.now_ms()
+    text = request.match_info["day"]
+    try:
+        start = parse_instant(text + "T00:00:00Z") if len(text) == 10 else None
+    except InstantError:
+        start = None
+    if start is None or format_day(start) != text:
+        raise Problem(404, f"{text!r} is not a day (YYYY-MM-DD, UTC)", title="No such page")
+    try:
+        fragments.check_day(start, now)
+    except OutOfRange as exc:
+        raise _out_of_range(exc) from None
+    item = cached(state.cache, request.path, fragments.day_token(start, now), lambda: fragments.day(start, now))
+    return send(request, item, media, max_age=state.max_age(fragments))
+
+
+async def window(request: web.Request) -> web.Response:
+    state, fragments = _stream(request)
+    media = negotiate(request)
+    now = state.now_ms()
+    text = request.match_info["start"]
+    try:
+        start = parse_instant(text)
+    except InstantError:
+        raise Problem(404, f"{text!r} is not a page of this stream; use the search form (?time=) on {state.urls.view(fragments.ds)}", title="No such page") from None
+    canonical = format_instant(start)
+    if canonical != text:
+        if not fragments.timeline.is_window_start(start):
+            raise Problem(404, f"{text} is not the start of a page; ask {state.urls.view(fragments.ds)}?time={canonical}", title="No such page")
+        return web.Response(status=301, headers={"Location": state.urls.window(fragments.ds, start), "Cache-Control": "public, max-age=86400"})
+    try:
+        fragments.check_window(start, now)
+    except OutOfRange as exc:
+        raise _out_of_range(exc) from None
+    item = cached(state.cache, request.path, fragments.window_token(start, now), lambda: fragments.window(start, now))
+    return send(request, item, media, max_age=state.max_age(fragments))
+
+
+async def latest(request: web.Request) -> web.Response:
+    state, fragments = _stream(request)
+    media = negotiate(request)
+    now = state.now_ms()
+    item = cached(state.cache, request.path, fragments.store.version, lambda: latest_doc.latest(fragments, now))
+    return send(request, item, media, max_age=state.max_age(fragments))
+
+
+async def site(request: web.Request) -> web.Response:
+    state, fragments = _stream(request)
+    media = negotiate(request)
+    key = request.match_info["key"]
+    if key not in fragments.store.sites:
+        raise Problem(404, f"no site {key!r} in dataset {fragments.ds!r}", title="Unknown site")
+    item = cached(state.cache, request.path, fragments.store.version, lambda: latest_doc.site(fragments, key))
+    return send(request, item, media, max_age=state.max_age(fragments))
+
+
+async def shape(request: web.Request) -> web.Response:
+    state, fragments = _stream(request)
+    media = negotiate(request)
+    from ldf_server.rdf.shapes import shape_fragment
+
+    item = cached(state.cache, request.path, "static", lambda: shape_fragment(fragments.config.pilot, state.urls.shape(fragments.ds)))
+    return send(request, item, media, max_age=STATIC_MAX_AGE)
+
+
+async def health_live(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"}, headers={"Cache-Control": "no-store"})
+
+
+async def health_ready(request: web.Request) -> web.Response:
+    """200 once the store is loaded; feeds that fail are reported (and make it 'degraded')."""
+    state = request.app[STATE]
+    now = state.clock()
+    feeds = [p.status.as_json(now) for p in state.pollers]
+    stale = [f["feed"] for f in feeds if f["stale"]]
+    body = {
+        "status": "starting" if not state.ready else ("degraded" if stale else "ok"),
+        "stale_feeds": stale,
+        "feeds": feeds,
+        "datasets": {
+            ds: {"members": s.store.member_count, "sites": len(s.store.sites), "updated": format_instant(int(s.store.modified * 1000))}
+            for ds, s in state.streams.items()
+        },
+    }
+    return web.json_response(body, status=200 if state.ready else 503, headers={"Cache-Control": "no-store"})

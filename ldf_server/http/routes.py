@@ -1,0 +1,24 @@
+"""The URL layout; everything is discoverable from ``/``."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ldf_server.http import handlers
+
+DS = "{ds:[a-z][a-z0-9-]*}"
+
+
+def add_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/", handlers.catalog)
+    r.add_get("/context.jsonld", handlers.context)
+    r.add_get("/health/live", handlers.health_live)
+    r.add_get("/health/ready", handlers.health_ready)
+    r.add_get(f"/{DS}", handlers.stream)
+    r.add_get(f"/{DS}/view", handlers.view)
+    r.add_get(f"/{DS}/days/{{day}}", handlers.day)
+    r.add_get(f"/{DS}/windows/{{start}}", handlers.window)
+    r.add_get(f"/{DS}/latest", handlers.latest)
+    r.add_get(f"/{DS}/shape", handlers.shape)
+    r.add_get(f"/{DS}/sites/{{key:.+}}", handlers.site)

@@ -1,0 +1,44 @@
+"""What handlers need from the running server, stored on the app under one ``web.AppKey``."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from aiohttp import web
+
+from ldf_server.adapters.poller import Poller
+from ldf_server.config import Config
+from ldf_server.fragments.stream import StreamFragments
+from ldf_server.fragments.urls import Urls
+from ldf_server.http.representations import RepresentationCache
+
+DEFAULT_MAX_AGE = 60
+MAX_MUTABLE_AGE = 3600
+
+
+@dataclass
+class ServerState:
+    config: Config
+    urls: Urls
+    streams: dict[str, StreamFragments]
+    pollers: list[Poller] = field(default_factory=list)
+    cache: RepresentationCache = field(default_factory=RepresentationCache)
+    clock: Callable[[], float] = time.time
+    ready: bool = False
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    def max_age(self, stream: StreamFragments) -> int:
+        """Seconds until the dataset is next expected to change (the next poll)."""
+        now = self.clock()
+        next_update = stream.store.next_update(now)
+        if next_update is None:
+            return DEFAULT_MAX_AGE
+        return max(1, min(MAX_MUTABLE_AGE, math.ceil(next_update - now)))
+
+
+STATE: web.AppKey[ServerState] = web.AppKey("state", ServerState)

@@ -1,0 +1,1 @@
+"""Serialisers: a fragment's JSON-LD dict → bytes per media type."""

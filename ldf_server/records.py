@@ -1,0 +1,101 @@
+"""Domain records: what adapters produce and the store keeps.
+
+A :class:`Site` is the slowly changing description of a thing (a garage); a
+:class:`Member` is one immutable, timestamped version of it. They are kept apart
+so that a description is published once, not repeated in every member.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """A parking site (or, later, a road segment or building) as described by its feed."""
+
+    key: str  # unique within a dataset, URL-safe: "gent/P7"
+    label: str
+    city: str
+    iri: str | None = None  # an IRI minted by the city itself, when it has one
+    description: str | None = None
+    capacity: int | None = None
+    lat: float | None = None
+    lon: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One observed state of a site: immutable, identified by (site, time)."""
+
+    site: str  # Site.key
+    time: int  # epoch milliseconds, UTC
+    values: Mapping[str, Any]  # properties as compact JSON-LD terms of the shared context
+
+    @property
+    def key(self) -> tuple[int, str]:
+        return (self.time, self.site)
+
+
+@dataclass(slots=True)
+class Batch:
+    """What one poll of one feed yields."""
+
+    sites: list[Site] = field(default_factory=list)
+    members: list[Member] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # records of the payload that were skipped, and why
+
+
+PARKING_STATUSES = ("spacesAvailable", "almostFull", "full", "closed", "unknown")
+OPENING_STATUSES = ("open", "closed", "unknown")
+
+
+def parking_member(
+    site: str,
+    time_ms: int,
+    vacant: int,
+    *,
+    status: str | None = None,
+    opening: str | None = None,
+) -> Member:
+    """A parking member with DATEX II terms (see vocabularies/context.jsonld)."""
+    values: dict[str, Any] = {"vacantSpaces": int(vacant)}
+    if status is not None:
+        values["siteStatus"] = status
+    if opening is not None:
+        values["openingStatus"] = opening
+    return Member(site=site, time=time_ms, values=values)
+
+
+def parking_status(vacant: int, capacity: int | None, is_open: bool = True) -> str:
+    """DATEX II parkingSiteStatus derived from counts, for feeds that do not state it."""
+    if not is_open:
+        return "closed"
+    if vacant <= 0:
+        return "full"
+    if capacity and vacant < max(5, capacity * 0.05):
+        return "almostFull"
+    return "spacesAvailable"
+
+
+FUTURE_TOLERANCE_MS = 5 * 60 * 1000
+
+
+def sanity_problem(member: Member, site: Site | None, now_ms: int) -> str | None:
+    """Why a member must not be stored (None when it is fine).
+
+    Feeds do send negative counts, more vacant spaces than the garage has, clocks set in
+    the future and records for sites they never described; none of that is published.
+    """
+    if site is None:
+        return "unknown site"
+    if member.time > now_ms + FUTURE_TOLERANCE_MS:
+        return "timestamp in the future"
+    vacant = member.values.get("vacantSpaces")
+    if vacant is not None:
+        if vacant < 0:
+            return "negative vacant spaces"
+        if site.capacity is not None and vacant > site.capacity:
+            return "more vacant spaces than capacity"
+    return None

@@ -1,0 +1,1 @@
+"""Time-indexed storage of members per dataset, with site descriptions kept apart."""

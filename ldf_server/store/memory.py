@@ -1,0 +1,167 @@
+"""In-memory, time-indexed store of one dataset.
+
+Members live in fixed, epoch-aligned windows (the page width of the dataset), each kept
+sorted by (time, site), so a page is a slice that needs no sorting when served. Site
+descriptions are stored apart from their versions, and ``latest`` holds the newest
+member of every site for pollers.
+
+Immutability guarantee: once a window has been served as immutable, the store is told
+(:meth:`DatasetStore.seal_before`) and from then on refuses members older than that
+horizon as *late*, so a page a client cached forever never changes.
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_left, bisect_right, insort
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from ldf_server.records import Member, Site
+
+
+def _member_key(m: Member) -> tuple[int, str]:
+    return (m.time, m.site)
+
+
+@dataclass(slots=True)
+class Window:
+    start: int
+    members: list[Member] = field(default_factory=list)
+    version: int = 0
+    modified: float = 0.0  # wall-clock seconds of the last change
+
+
+@dataclass(slots=True)
+class AddResult:
+    added: int = 0
+    duplicates: int = 0
+    late: int = 0
+    expired: int = 0
+
+
+class DatasetStore:
+    """Members and sites of one dataset. Not thread-safe: used from the event loop only."""
+
+    def __init__(self, dataset_id: str, window_ms: int, *, clock: Callable[[], float] = time.time) -> None:
+        self.dataset_id = dataset_id
+        self.window_ms = window_ms
+        self.clock = clock
+        self.sites: dict[str, Site] = {}
+        self.latest: dict[str, Member] = {}
+        self._windows: dict[int, Window] = {}
+        self._starts: list[int] = []  # sorted starts of non-empty windows
+        self.version = 0  # bumped on every change: mutable views key their caches on it
+        self.modified = clock()
+        self.sealed_before = 0  # members older than this are refused (served as immutable)
+        self.retained_from = 0  # members older than this were compacted away
+        self.member_count = 0
+        self._next_updates: dict[str, float] = {}
+
+    # -- writing -----------------------------------------------------------------
+    def upsert_sites(self, sites: Iterable[Site]) -> int:
+        """Store descriptions; returns how many were new or changed."""
+        changed = 0
+        for site in sites:
+            if self.sites.get(site.key) != site:
+                self.sites[site.key] = site
+                changed += 1
+        if changed:
+            self._touch()
+        return changed
+
+    def add(self, members: Iterable[Member]) -> AddResult:
+        """Add members; idempotent on (site, time). Refuses late and expired members."""
+        result = AddResult()
+        now = self.clock()
+        for m in members:
+            if m.time < self.retained_from:
+                result.expired += 1
+                continue
+            if m.time < self.sealed_before:
+                result.late += 1
+                continue
+            start = m.time - m.time % self.window_ms
+            window = self._windows.get(start)
+            if window is None:
+                window = self._windows[start] = Window(start)
+                insort(self._starts, start)
+            key = (m.time, m.site)
+            i = bisect_left(window.members, key, key=_member_key)
+            if i < len(window.members) and _member_key(window.members[i]) == key:
+                result.duplicates += 1
+                continue
+            window.members.insert(i, m)
+            window.version += 1
+            window.modified = now
+            self.member_count += 1
+            current = self.latest.get(m.site)
+            if current is None or current.time <= m.time:
+                self.latest[m.site] = m
+            result.added += 1
+        if result.added:
+            self._touch(now)
+        return result
+
+    def seal_before(self, instant_ms: int) -> None:
+        """Promise that nothing older than ``instant_ms`` will change any more."""
+        if instant_ms > self.sealed_before:
+            self.sealed_before = instant_ms
+
+    def compact(self, cutoff_ms: int) -> int:
+        """Drop every window that ends at or before ``cutoff_ms``; returns members removed."""
+        cutoff_ms -= cutoff_ms % self.window_ms
+        if cutoff_ms <= self.retained_from:
+            return 0
+        removed = 0
+        cut = bisect_left(self._starts, cutoff_ms)
+        for start in self._starts[:cut]:
+            removed += len(self._windows.pop(start).members)
+        del self._starts[:cut]
+        self.retained_from = cutoff_ms
+        self.sealed_before = max(self.sealed_before, cutoff_ms)
+        for site, member in list(self.latest.items()):
+            if member.time < cutoff_ms:
+                del self.latest[site]
+        self.member_count -= removed
+        if removed:
+            self._touch()
+        return removed
+
+    def expect_update(self, source: str, at: float) -> None:
+        """A feed says when it will next poll: mutable resources are cacheable until then."""
+        self._next_updates[source] = at
+
+    # -- reading -----------------------------------------------------------------
+    def window(self, start: int) -> Window | None:
+        return self._windows.get(start)
+
+    def window_starts(self, lo: int | None = None, hi: int | None = None) -> list[int]:
+        """Starts of non-empty windows in [lo, hi)."""
+        i = 0 if lo is None else bisect_left(self._starts, lo)
+        j = len(self._starts) if hi is None else bisect_left(self._starts, hi)
+        return self._starts[i:j]
+
+    def has_windows_in(self, lo: int, hi: int) -> bool:
+        return bisect_left(self._starts, lo) < bisect_left(self._starts, hi)
+
+    def first_start(self) -> int | None:
+        return self._starts[0] if self._starts else None
+
+    def members_between(self, lo: int, hi: int) -> list[Member]:
+        """Members with lo <= time < hi, in time order."""
+        out: list[Member] = []
+        for start in self.window_starts(lo - lo % self.window_ms, hi):
+            members = self._windows[start].members
+            i = bisect_left(members, lo, key=lambda m: m.time)
+            j = bisect_right(members, hi - 1, key=lambda m: m.time)
+            out.extend(members[i:j])
+        return out
+
+    def next_update(self, now: float) -> float | None:
+        upcoming = [t for t in self._next_updates.values() if t > now]
+        return min(upcoming) if upcoming else None
+
+    def _touch(self, now: float | None = None) -> None:
+        self.version += 1
+        self.modified = self.clock() if now is None else now

@@ -1,0 +1,29 @@
+"""Namespace IRIs and the few full IRIs the server needs outside the JSON-LD context."""
+
+RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+RDFS = "http://www.w3.org/2000/01/rdf-schema#"
+XSD = "http://www.w3.org/2001/XMLSchema#"
+DCT = "http://purl.org/dc/terms/"
+DCAT = "http://www.w3.org/ns/dcat#"
+FOAF = "http://xmlns.com/foaf/0.1/"
+PROV = "http://www.w3.org/ns/prov#"
+DATEX = "http://vocab.datex.org/terms#"
+GEO = "http://www.w3.org/2003/01/geo/wgs84_pos#"
+TREE = "https://w3id.org/tree#"
+LDES = "https://w3id.org/ldes#"
+HYDRA = "http://www.w3.org/ns/hydra/core#"
+SH = "http://www.w3.org/ns/shacl#"
+SOSA = "http://www.w3.org/ns/sosa/"
+
+# Timestamp and version-of paths of the parking stream (used for tree:path too).
+PARKING_TIMESTAMP_PATH = PROV + "generatedAtTime"
+VERSION_OF_PATH = DCT + "isVersionOf"
+
+# The two machine-readable open licences the Smart Flanders programme accepts.
+LICENCE_CC0 = "http://data.vlaanderen.be/id/licentie/creative-commons-zero-verklaring/v1.0"
+LICENCE_FREE_REUSE = "http://data.vlaanderen.be/id/licentie/modellicentie-gratis-hergebruik/v1.0"
+LICENCES = {"cc0": LICENCE_CC0, "modellicentie-gratis-hergebruik": LICENCE_FREE_REUSE}
+
+# Specifications a served interface conforms to (dct:conformsTo).
+SPEC_LDES = "https://w3id.org/ldes/specification"
+SPEC_TREE = "https://w3id.org/tree/specification"
