@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ldf_server.timeutil import parse_duration
 from ldf_server.vocabularies import LICENCES
@@ -67,13 +67,19 @@ class DatasetConfig(_Strict):
     grace: Duration = 60.0
     retention: Duration = 7 * 86400.0
 
-    @model_validator(mode="after")
-    def _windows_tile_a_day(self) -> "DatasetConfig":
-        if self.window < 1 or 86400 % int(self.window) or self.window != int(self.window):
-            raise ValueError("window must be a whole number of seconds that divides a day (e.g. 1m, 5m, 15m, 1h)")
-        if self.retention < 86400:
-            raise ValueError("retention must be at least 1d (pages are grouped per day)")
-        return self
+    @field_validator("window")
+    @classmethod
+    def _windows_tile_a_day(cls, window: float) -> float:
+        if window < 1 or window != int(window) or 86400 % int(window):
+            raise ValueError("must be a whole number of seconds that divides a day (e.g. 1m, 5m, 15m, 1h)")
+        return window
+
+    @field_validator("retention")
+    @classmethod
+    def _whole_days(cls, retention: float) -> float:
+        if retention < 86400:
+            raise ValueError("must be at least 1d (pages are grouped per UTC day and expire a day at a time)")
+        return retention
 
     @property
     def licence_iri(self) -> str:
@@ -85,19 +91,11 @@ class FeedConfig(_Strict):
     adapter: str
     dataset: Identifier
     enabled: bool = True
-    interval: Duration = 30.0
-    timeout: Duration = 10.0
+    interval: Annotated[Duration, Field(ge=1)] = 30.0
+    timeout: Annotated[Duration, Field(gt=0)] = 10.0
     retries: int = Field(default=3, ge=0, le=10)
     backoff: Duration = 1.0
     options: dict[str, Any] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _positive(self) -> "FeedConfig":
-        if self.interval < 1:
-            raise ValueError("interval must be at least 1s")
-        if self.timeout <= 0:
-            raise ValueError("timeout must be positive")
-        return self
 
 
 class CatalogConfig(_Strict):

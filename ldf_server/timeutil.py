@@ -15,6 +15,8 @@ MS_PER_S = 1000
 MIN_MS = 0  # 1970-01-01: earlier instants are never valid observation times
 MAX_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
 
+_INSTANT_CHARS = re.compile(r"^\d{4}-\d\d-\d\d[Tt ][0-9:.,]+([Zz]|[+-]\d\d(:?\d\d)?)?\Z")
+_SPACED_OFFSET = re.compile(r"(?<=\d) (\d\d:?\d\d)\Z")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
 
@@ -26,7 +28,9 @@ class InstantError(ValueError):
 def parse_instant(text: str) -> int:
     """Parse an ISO 8601 date-time *with an offset* into epoch milliseconds."""
     text = text.strip()
-    if not text or len(text) > 40:
+    # An unencoded "+01:00" in a query string arrives as " 01:00": take it as meant.
+    text = _SPACED_OFFSET.sub(r"+\1", text)
+    if not _INSTANT_CHARS.match(text) or len(text) > 40:
         raise InstantError("expected an ISO 8601 date-time such as 2024-03-31T01:30:00Z")
     try:
         value = datetime.fromisoformat(text)

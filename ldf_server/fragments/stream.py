@@ -65,7 +65,8 @@ class StreamFragments:
 
     def _check_span(self, lo: int, hi: int, now: int) -> None:
         """A page covering [lo, hi) exists if it overlaps [oldest page, newest page]."""
-        if hi <= self.store.retained_from:
+        first_seen = self.store.first_seen
+        if first_seen is not None and first_seen < hi <= self.store.retained_from:
             raise OutOfRange(
                 "this page fell out of the retention window; data before "
                 f"{format_instant(self.store.retained_from)} was removed",
@@ -73,7 +74,8 @@ class StreamFragments:
             )
         newest = self.newest_window(now)
         oldest = self.store.first_start()
-        oldest = newest if oldest is None else max(oldest, self.store.retained_from)
+        if oldest is None:
+            oldest = max(newest, self.store.retained_from)
         if hi <= oldest:
             raise OutOfRange(f"the stream starts at {format_instant(oldest)}")
         if lo > newest:

@@ -56,6 +56,7 @@ class DatasetStore:
         self.sealed_before = 0  # members older than this are refused (served as immutable)
         self.retained_from = 0  # members older than this were compacted away
         self.member_count = 0
+        self.first_seen: int | None = None  # start of the oldest window ever stored (kept after compaction)
         self._next_updates: dict[str, float] = {}
 
     # -- writing -----------------------------------------------------------------
@@ -86,6 +87,8 @@ class DatasetStore:
             if window is None:
                 window = self._windows[start] = Window(start)
                 insort(self._starts, start)
+                if self.first_seen is None or start < self.first_seen:
+                    self.first_seen = start
             key = (m.time, m.site)
             i = bisect_left(window.members, key, key=_member_key)
             if i < len(window.members) and _member_key(window.members[i]) == key:
