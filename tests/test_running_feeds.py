@@ -1,0 +1,59 @@
+"""A server with feeds running: one feed failing never stops the others or the server."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+from ldf_server.app import create_app
+from tests.support.seeding import make_config, parking_dataset, simulator_feed
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_a_dead_feed_is_reported_while_the_others_keep_serving(aiohttp_client):
+    dead = {
+        "id": "dead",
+        "adapter": "ghent-ods-garages",
+        "dataset": "parking",
+        "interval": "60s",
+        "timeout": "1s",
+        "retries": 1,
+        "backoff": "10ms",
+        "options": {"url": f"http://127.0.0.1:{free_port()}/records"},
+    }
+    sim = simulator_feed(backfill="1h") | {"interval": "1s"}
+    config = make_config(datasets=[parking_dataset(window="1m")], feeds=[sim, dead])
+    client = await aiohttp_client(create_app(config))
+    first = await (await client.get("/parking/latest")).json(content_type=None)
+    assert first["sites"], "backfill happened before the server accepted requests"
+
+    ready = None
+    for _ in range(100):
+        ready = await (await client.get("/health/ready")).json()
+        feeds = {f["feed"]: f for f in ready["feeds"]}
+        if feeds["dead"]["polls_failed"] >= 1 and feeds["sim"]["polls_ok"] >= 2:
+            break
+        await asyncio.sleep(0.1)
+    assert ready is not None
+    feeds = {f["feed"]: f for f in ready["feeds"]}
+    assert feeds["dead"]["polls_failed"] >= 1
+    assert feeds["dead"]["last_error"].startswith("FeedError: ClientConnectorError"), feeds["dead"]["last_error"]
+    assert feeds["dead"]["stale"] is True and feeds["dead"]["last_success"] is None
+    assert feeds["sim"]["polls_ok"] >= 2 and feeds["sim"]["stale"] is False
+    assert ready["status"] == "degraded" and ready["stale_feeds"] == ["dead"]
+    # The server still answers, with data newer than the backfill.
+    later = await (await client.get("/parking/latest")).json(content_type=None)
+    newest = max(s["latestVersion"]["observedAt"] for s in later["sites"])
+    assert newest > max(s["latestVersion"]["observedAt"] for s in first["sites"])
+
+
+async def test_liveness(aiohttp_client):
+    config = make_config()
+    client = await aiohttp_client(create_app(config))
+    resp = await client.get("/health/live")
+    assert resp.status == 200 and (await resp.json())["status"] == "ok"
