@@ -6,11 +6,13 @@ from aiohttp import web
 
 from ldf_server.fragments import catalog as catalog_doc
 from ldf_server.fragments import latest as latest_doc
+from ldf_server.fragments.fragment import Fragment
 from ldf_server.fragments.stream import OutOfRange, StreamFragments
 from ldf_server.http.problems import Problem
 from ldf_server.http.respond import cached, negotiate, send
 from ldf_server.http.state import STATE, ServerState
 from ldf_server.rdf import jsonld
+from ldf_server.rdf.shapes import shape_fragment
 from ldf_server.timeutil import InstantError, format_day, format_instant, parse_instant
 
 STATIC_MAX_AGE = 86400
@@ -43,13 +45,7 @@ async def catalog(request: web.Request) -> web.Response:
 async def context(request: web.Request) -> web.Response:
     state = request.app[STATE]
     media = negotiate(request)
-    item = state.cache.get(("/context.jsonld", "static"), "static")
-    if item is None:
-        from ldf_server.fragments.fragment import Fragment
-        from ldf_server.http.representations import Encoded
-
-        item = Encoded.of(Fragment({}, immutable=False, modified=0.0), "static", body=jsonld.context_document())
-        state.cache.put(("/context.jsonld", "static"), item)
+    item = cached(state.cache, request.path, "static", lambda: Fragment({}, immutable=False, modified=state.started), body=jsonld.context_document)
     return send(request, item, media, max_age=STATIC_MAX_AGE)
 
 
@@ -158,9 +154,7 @@ async def site(request: web.Request) -> web.Response:
 async def shape(request: web.Request) -> web.Response:
     state, fragments = _stream(request)
     media = negotiate(request)
-    from ldf_server.rdf.shapes import shape_fragment
-
-    item = cached(state.cache, request.path, "static", lambda: shape_fragment(fragments.config.pilot, state.urls.shape(fragments.ds)))
+    item = cached(state.cache, request.path, "static", lambda: shape_fragment(fragments.config.pilot, state.urls.shape(fragments.ds), state.started))
     return send(request, item, media, max_age=STATIC_MAX_AGE)
 
 

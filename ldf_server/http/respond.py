@@ -35,12 +35,18 @@ def cached(
     key: str,
     token: object,
     build: Callable[[], Fragment],
+    *,
+    body: Callable[[], bytes] | None = None,
 ) -> Encoded:
-    """The cached bytes of a resource, rebuilt only when its token changed."""
+    """The cached bytes of a resource, rebuilt only when its token changed.
+
+    ``body`` overrides the JSON-LD encoding of the fragment (for documents that are not
+    fragments, such as the context itself).
+    """
     ck = (key, "jsonld")
     item = cache.get(ck, token)
     if item is None:
-        item = Encoded.of(build(), token)
+        item = Encoded.of(build(), token, body() if body else None)
         cache.put(ck, item)
     return item
 

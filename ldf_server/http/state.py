@@ -28,6 +28,7 @@ class ServerState:
     cache: RepresentationCache = field(default_factory=RepresentationCache)
     clock: Callable[[], float] = time.time
     ready: bool = False
+    started: float = field(default_factory=time.time)  # Last-Modified of static documents
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)

@@ -27,6 +27,6 @@ def _shape_doc(pilot: str, iri: str) -> bytes:
     return shape_graph(pilot, iri).serialize(format="json-ld", auto_compact=False).encode()
 
 
-def shape_fragment(pilot: str, iri: str) -> Fragment:
+def shape_fragment(pilot: str, iri: str, modified: float) -> Fragment:
     nodes: list[dict[str, Any]] = orjson.loads(_shape_doc(pilot, iri))
-    return Fragment({"@graph": nodes}, immutable=False, modified=0.0)
+    return Fragment({"@graph": nodes}, immutable=False, modified=modified)
