@@ -30,7 +30,8 @@ RETENTION_EVERY_S = 600
 def build_state(config: Config, *, clock: Callable[[], float] = time.time) -> ServerState:
     urls = Urls(config.server.public_base)
     streams = {
-        ds.id: StreamFragments(ds, DatasetStore(ds.id, int(ds.window * 1000), clock=clock), urls) for ds in config.datasets
+        ds.id: StreamFragments(ds, DatasetStore(ds.id, int(ds.window * 1000), pilot=ds.pilot, clock=clock), urls)
+        for ds in config.datasets
     }
     pollers = [
         Poller(create_adapter(feed), streams[feed.dataset].store, clock=clock) for feed in config.feeds if feed.enabled

@@ -57,7 +57,7 @@ class Publisher(_Strict):
 
 class DatasetConfig(_Strict):
     id: Identifier
-    pilot: Literal["parking"]
+    pilot: Literal["parking", "crowdedness", "accessibility"]
     title: LanguageMap
     description: LanguageMap
     licence: Literal["cc0", "modellicentie-gratis-hergebruik"] = "cc0"

@@ -23,19 +23,27 @@ class Site:
     capacity: int | None = None
     lat: float | None = None
     lon: float | None = None
+    # Further description as compact JSON-LD terms (an address, a registry IRI, "@type", ...).
+    properties: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class Member:
-    """One observed state of a site: immutable, identified by (site, time)."""
+    """One observed state of a site: immutable, identified by (site, series, time).
+
+    ``series`` tells apart several members of one site at one instant, e.g. the
+    pedestrian and cyclist counts of one road segment for one hour; it is empty for
+    pilots with a single state per site (parking, accessibility).
+    """
 
     site: str  # Site.key
     time: int  # epoch milliseconds, UTC
     values: Mapping[str, Any]  # properties as compact JSON-LD terms of the shared context
+    series: str = ""
 
     @property
-    def key(self) -> tuple[int, str]:
-        return (self.time, self.site)
+    def key(self) -> tuple[int, str, str]:
+        return (self.time, self.site, self.series)
 
 
 @dataclass(slots=True)
@@ -82,20 +90,12 @@ def parking_status(vacant: int, capacity: int | None, is_open: bool = True) -> s
 FUTURE_TOLERANCE_MS = 5 * 60 * 1000
 
 
-def sanity_problem(member: Member, site: Site | None, now_ms: int) -> str | None:
-    """Why a member must not be stored (None when it is fine).
-
-    Feeds do send negative counts, more vacant spaces than the garage has, clocks set in
-    the future and records for sites they never described; none of that is published.
-    """
+def common_problem(member: Member, site: Site | None, now_ms: int) -> str | None:
+    """Rules every pilot shares; pilot-specific ones live in :mod:`ldf_server.pilots`."""
     if site is None:
         return "unknown site"
     if member.time > now_ms + FUTURE_TOLERANCE_MS:
         return "timestamp in the future"
-    vacant = member.values.get("vacantSpaces")
-    if vacant is not None:
-        if vacant < 0:
-            return "negative vacant spaces"
-        if site.capacity is not None and vacant > site.capacity:
-            return "more vacant spaces than capacity"
+    if member.time < 0:
+        return "timestamp before 1970"
     return None

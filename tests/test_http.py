@@ -87,7 +87,7 @@ async def test_latest_reads_as_plain_json(client, state):
         assert isinstance(site["label"], str) and isinstance(site["totalSpaces"], int)
         latest = site["latestVersion"]
         key = latest["@id"].split("/members/")[1].rsplit("/", 1)[0]
-        member = store.latest[key]
+        member = store.newest(key)
         assert latest["vacantSpaces"] == member.values["vacantSpaces"]
         assert parse_instant(latest["observedAt"]) == member.time
         assert 0 <= latest["vacantSpaces"] <= site["totalSpaces"]

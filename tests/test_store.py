@@ -42,7 +42,7 @@ def test_latest_is_never_replaced_by_an_older_member():
     s = store()
     s.add([parking_member("gent/p7", T0 + 60_000, 5)])
     s.add([parking_member("gent/p7", T0, 99)])
-    assert s.latest["gent/p7"].values["vacantSpaces"] == 5
+    assert s.newest("gent/p7").values["vacantSpaces"] == 5
 
 
 def test_sealed_history_refuses_late_members():

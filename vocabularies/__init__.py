@@ -23,3 +23,14 @@ def read_text(name: str) -> str:
 def context() -> dict[str, Any]:
     """The shared JSON-LD context (the value of ``@context``), parsed once."""
     return json.loads(read_text("context.jsonld"))["@context"]
+
+
+def expand_term(term: str) -> str:
+    """The full IRI of a term of the shared context (``"isVersionOf"`` → ``dct:isVersionOf`` expanded)."""
+    ctx = context()
+    definition = ctx[term]
+    iri = definition["@id"] if isinstance(definition, dict) else definition
+    prefix, sep, local = iri.partition(":")
+    if sep and prefix in ctx and not local.startswith("//"):
+        return ctx[prefix] + local
+    return iri

@@ -15,9 +15,13 @@ HYDRA = "http://www.w3.org/ns/hydra/core#"
 SH = "http://www.w3.org/ns/shacl#"
 SOSA = "http://www.w3.org/ns/sosa/"
 
-# Timestamp and version-of paths of the parking stream (used for tree:path too).
-PARKING_TIMESTAMP_PATH = PROV + "generatedAtTime"
-VERSION_OF_PATH = DCT + "isVersionOf"
+LDFS = "https://w3id.org/ldf-server/ns#"  # this project's own terms (vocabularies/ldf-server.ttl)
+TIME = "http://www.w3.org/2006/time#"
+LOCN = "http://www.w3.org/ns/locn#"
+WA = "http://semweb.mmlab.be/ns/wa#"
+GEBOUW = "https://data.vlaanderen.be/ns/gebouw#"
+BUILDING_REGISTRY = "https://data.vlaanderen.be/id/gebouw/"
+ADDRESS_REGISTRY = "https://data.vlaanderen.be/id/adres/"
 
 # The two machine-readable open licences the Smart Flanders programme accepts.
 LICENCE_CC0 = "http://data.vlaanderen.be/id/licentie/creative-commons-zero-verklaring/v1.0"

@@ -17,7 +17,8 @@ from ldf_server.fragments.timeline import DAY_MS, Timeline
 from ldf_server.fragments.urls import Urls
 from ldf_server.store.memory import DatasetStore
 from ldf_server.timeutil import format_instant, iso_duration
-from ldf_server.vocabularies import PARKING_TIMESTAMP_PATH, VERSION_OF_PATH
+from ldf_server.vocabularies import expand_term
+from ldf_server.pilots import PILOTS
 
 
 class OutOfRange(LookupError):
@@ -31,11 +32,11 @@ class OutOfRange(LookupError):
 class StreamFragments:
     """Decides the pages of one dataset; knows nothing about HTTP."""
 
-    timestamp_path = PARKING_TIMESTAMP_PATH
-
     def __init__(self, config: DatasetConfig, store: DatasetStore, urls: Urls) -> None:
         self.config = config
         self.ds = config.id
+        self.pilot = PILOTS[config.pilot]
+        self.timestamp_path = self.pilot.timestamp_path
         self.store = store
         self.urls = urls
         self.timeline = Timeline(window_ms=int(config.window * 1000), grace_ms=int(config.grace * 1000))
@@ -100,9 +101,10 @@ class StreamFragments:
             "@id": self.urls.stream(self.ds),
             "@type": "EventStream",
             "timestampPath": self.timestamp_path,
-            "versionOfPath": VERSION_OF_PATH,
             "shape": self.urls.shape(self.ds),
         }
+        if self.pilot.versions:
+            node["versionOfPath"] = expand_term(self.pilot.site_term)
         if with_view:
             node["view"] = self.urls.view(self.ds)
         return node
@@ -114,7 +116,7 @@ class StreamFragments:
         node["description"] = dict(self.config.description)
         node["license"] = self.config.licence_iri
         node["isPartOf"] = self.urls.catalog()
-        sites = [site_node(self.urls, self.ds, s) for _, s in sorted(self.store.sites.items())]
+        sites = [site_node(self.urls, self.ds, self.pilot, s) for _, s in sorted(self.store.sites.items())]
         return Fragment({"@graph": [node, *sites]}, immutable=False, modified=self.store.modified)
 
     def view(self, now: int) -> Fragment:
@@ -177,7 +179,7 @@ class StreamFragments:
         members = window.members if window else []
         sites = self.store.sites
         stream = self.stream_node(with_view=False)
-        stream["member"] = [member_node(self.urls, self.ds, m, sites.get(m.site)) for m in members]
+        stream["member"] = [member_node(self.urls, self.ds, self.pilot, m, sites.get(m.site)) for m in members]
         node: dict[str, Any] = {"@id": self.urls.window(self.ds, start), "@type": "Node", "isPartOf": self.urls.stream(self.ds)}
         if immutable:
             node["immutable"] = True

@@ -45,5 +45,6 @@ class Urls:
     def site(self, ds: str, key: str) -> str:
         return f"{self.base}/{ds}/sites/{key}"
 
-    def member(self, ds: str, site_key: str, time_ms: int) -> str:
-        return f"{self.base}/{ds}/members/{site_key}/{format_instant(time_ms)}"
+    def member(self, ds: str, site_key: str, series: str, time_ms: int) -> str:
+        middle = f"{site_key}/{series}" if series else site_key
+        return f"{self.base}/{ds}/members/{middle}/{format_instant(time_ms)}"

@@ -9,15 +9,13 @@ import orjson
 import rdflib
 
 from ldf_server.fragments.fragment import Fragment
+from ldf_server.pilots import PILOTS
 from ldf_server.vocabularies import read_text
-
-SHAPE_FILES = {"parking": "parking.shape.ttl"}
-
 
 def shape_graph(pilot: str, iri: str) -> rdflib.Graph:
     """The pilot's member shape with ``<>`` resolved to ``iri``."""
     graph = rdflib.Graph()
-    graph.parse(data=read_text(SHAPE_FILES[pilot]), format="turtle", publicID=iri)
+    graph.parse(data=read_text(PILOTS[pilot].shape_file), format="turtle", publicID=iri)
     return graph
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from ldf_server.records import Batch, sanity_problem
+from ldf_server.pilots import PILOTS
+from ldf_server.records import Batch, common_problem
 from ldf_server.store.memory import DatasetStore
 
 log = logging.getLogger(__name__)
@@ -14,6 +15,7 @@ log = logging.getLogger(__name__)
 @dataclass(slots=True)
 class IngestResult:
     added: int = 0
+    unchanged: int = 0
     duplicates: int = 0
     late: int = 0
     expired: int = 0
@@ -26,16 +28,23 @@ class IngestResult:
 
 def ingest(store: DatasetStore, batch: Batch, *, source: str) -> IngestResult:
     """Store a batch's sites and the members that pass the sanity rules."""
+    pilot = PILOTS[store.pilot]
     store.upsert_sites(batch.sites)
     now_ms = int(store.clock() * 1000)
     result = IngestResult()
     good = []
     for member in batch.members:
-        problem = sanity_problem(member, store.sites.get(member.site), now_ms)
-        if problem is None:
-            good.append(member)
-        else:
+        site = store.sites.get(member.site)
+        problem = common_problem(member, site, now_ms) or pilot.check(member, site)  # type: ignore[arg-type]
+        if problem is not None:
             result.rejected[problem] = result.rejected.get(problem, 0) + 1
+            continue
+        if not pilot.publish_unchanged:
+            newest = store.newest(member.site, member.series)
+            if newest is not None and newest.time <= member.time and newest.values == member.values:
+                result.unchanged += 1
+                continue
+        good.append(member)
     for problem in batch.problems:
         result.rejected["unreadable record"] = result.rejected.get("unreadable record", 0) + 1
         log.warning("feed %s: skipped %s", source, problem)

@@ -20,8 +20,8 @@ from typing import Callable, Iterable
 from ldf_server.records import Member, Site
 
 
-def _member_key(m: Member) -> tuple[int, str]:
-    return (m.time, m.site)
+def _member_key(m: Member) -> tuple[int, str, str]:
+    return (m.time, m.site, m.series)
 
 
 @dataclass(slots=True)
@@ -43,12 +43,15 @@ class AddResult:
 class DatasetStore:
     """Members and sites of one dataset. Not thread-safe: used from the event loop only."""
 
-    def __init__(self, dataset_id: str, window_ms: int, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, dataset_id: str, window_ms: int, *, pilot: str = "parking", clock: Callable[[], float] = time.time
+    ) -> None:
         self.dataset_id = dataset_id
         self.window_ms = window_ms
+        self.pilot = pilot  # name of the pilot whose members this store holds
         self.clock = clock
         self.sites: dict[str, Site] = {}
-        self.latest: dict[str, Member] = {}
+        self.latest: dict[str, dict[str, Member]] = {}  # site → series → newest member
         self._windows: dict[int, Window] = {}
         self._starts: list[int] = []  # sorted starts of non-empty windows
         self.version = 0  # bumped on every change: mutable views key their caches on it
@@ -89,7 +92,7 @@ class DatasetStore:
                 insort(self._starts, start)
                 if self.first_seen is None or start < self.first_seen:
                     self.first_seen = start
-            key = (m.time, m.site)
+            key = m.key
             i = bisect_left(window.members, key, key=_member_key)
             if i < len(window.members) and _member_key(window.members[i]) == key:
                 result.duplicates += 1
@@ -98,9 +101,10 @@ class DatasetStore:
             window.version += 1
             window.modified = now
             self.member_count += 1
-            current = self.latest.get(m.site)
+            newest = self.latest.setdefault(m.site, {})
+            current = newest.get(m.series)
             if current is None or current.time <= m.time:
-                self.latest[m.site] = m
+                newest[m.series] = m
             result.added += 1
         if result.added:
             self._touch(now)
@@ -123,8 +127,11 @@ class DatasetStore:
         del self._starts[:cut]
         self.retained_from = cutoff_ms
         self.sealed_before = max(self.sealed_before, cutoff_ms)
-        for site, member in list(self.latest.items()):
-            if member.time < cutoff_ms:
+        for site, series in list(self.latest.items()):
+            for name, member in list(series.items()):
+                if member.time < cutoff_ms:
+                    del series[name]
+            if not series:
                 del self.latest[site]
         self.member_count -= removed
         if removed:
@@ -136,6 +143,10 @@ class DatasetStore:
         self._next_updates[source] = at
 
     # -- reading -----------------------------------------------------------------
+    def newest(self, site: str, series: str = "") -> Member | None:
+        """The newest member of a site (and series), if any."""
+        return self.latest.get(site, {}).get(series)
+
     def window(self, start: int) -> Window | None:
         return self._windows.get(start)
 
