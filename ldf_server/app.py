@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import AsyncIterator, Callable
+from typing import AsyncIterator, Callable, Mapping
 
 import aiohttp
 from aiohttp import web
@@ -16,9 +16,11 @@ from ldf_server.config import Config
 from ldf_server.fragments.stream import StreamFragments
 from ldf_server.fragments.timeline import Timeline
 from ldf_server.fragments.urls import Urls
+from ldf_server.http.auth import load_sources
 from ldf_server.http.middleware import problems_and_cors
 from ldf_server.http.routes import add_routes
 from ldf_server.http.state import STATE, ServerState
+from ldf_server.records import Site
 from ldf_server.store.memory import DatasetStore
 
 log = logging.getLogger(__name__)
@@ -27,7 +29,9 @@ MAX_REQUEST_BODY = 1024 * 1024
 RETENTION_EVERY_S = 600
 
 
-def build_state(config: Config, *, clock: Callable[[], float] = time.time) -> ServerState:
+def build_state(
+    config: Config, *, clock: Callable[[], float] = time.time, env: Mapping[str, str] | None = None
+) -> ServerState:
     urls = Urls(config.server.public_base)
     streams = {
         ds.id: StreamFragments(ds, DatasetStore(ds.id, int(ds.window * 1000), pilot=ds.pilot, clock=clock), urls)
@@ -36,7 +40,16 @@ def build_state(config: Config, *, clock: Callable[[], float] = time.time) -> Se
     pollers = [
         Poller(create_adapter(feed), streams[feed.dataset].store, clock=clock) for feed in config.feeds if feed.enabled
     ]
-    return ServerState(config=config, urls=urls, streams=streams, pollers=pollers, clock=clock)
+    for source in config.push:
+        streams[source.dataset].store.upsert_sites(
+            Site(key=s.key, label=s.label, city=s.key.split("/")[0], iri=s.iri, description=s.description,
+                 capacity=s.capacity, lat=s.lat, lon=s.lon)
+            for s in source.sites
+        )
+    return ServerState(
+        config=config, urls=urls, streams=streams, pollers=pollers, clock=clock,
+        push_sources=load_sources(config.push, env),
+    )
 
 
 def create_app(config: Config, *, state: ServerState | None = None, run_feeds: bool = True) -> web.Application:

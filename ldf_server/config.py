@@ -40,6 +40,7 @@ class ServerConfig(_Strict):
     base_url: str | None = Field(default=None, pattern=r"^https?://[^/?#]+(/[^?#]*)?$")
     data_dir: str = "data"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    max_push_body: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)  # bytes; larger pushes get 413
 
     @property
     def public_base(self) -> str:
@@ -107,11 +108,45 @@ class CatalogConfig(_Strict):
     publisher: Publisher | None = None
 
 
+class PushSite(_Strict):
+    """A site (e.g. a people counter's zone) described in the config for a push source."""
+
+    key: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*(/[a-z0-9][a-z0-9-]*)+$")]
+    label: str
+    description: str | None = None
+    iri: str | None = Field(default=None, pattern=r"^https?://")
+    capacity: int | None = Field(default=None, ge=0)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+
+
+class PushSourceConfig(_Strict):
+    """A sensor or system allowed to push observations into one dataset with its own API key.
+
+    The key itself never appears here: either the name of the environment variable that
+    holds it (``key_env``) or its SHA-256 digest in hex (``key_sha256``).
+    """
+
+    id: Identifier
+    dataset: Identifier
+    key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    key_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    sites: list[PushSite] = Field(default_factory=list)
+    max_records: int = Field(default=5000, ge=1, le=100_000)
+
+    @model_validator(mode="after")
+    def _one_key(self) -> "PushSourceConfig":
+        if (self.key_env is None) == (self.key_sha256 is None):
+            raise ValueError("give exactly one of key_env (an environment variable name) or key_sha256")
+        return self
+
+
 class Config(_Strict):
     server: ServerConfig = ServerConfig()
     catalog: CatalogConfig = CatalogConfig()
     datasets: list[DatasetConfig] = Field(min_length=1)
     feeds: list[FeedConfig] = Field(default_factory=list)
+    push: list[PushSourceConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _references(self) -> "Config":
@@ -127,6 +162,15 @@ class Config(_Strict):
         for i, feed in enumerate(self.feeds):
             if feed.dataset not in ids:
                 raise ValueError(f"feeds[{i}].dataset: no dataset with id {feed.dataset!r} (known: {', '.join(ids)})")
+        push_ids = [p.id for p in self.push]
+        if len(set(push_ids)) != len(push_ids):
+            raise ValueError(f"push source ids must be unique: {push_ids}")
+        for i, source in enumerate(self.push):
+            if source.dataset not in ids:
+                raise ValueError(f"push[{i}].dataset: no dataset with id {source.dataset!r} (known: {', '.join(ids)})")
+            pilot = self.dataset(source.dataset).pilot
+            if pilot not in ("parking", "crowdedness"):
+                raise ValueError(f"push[{i}].dataset: datasets of the {pilot} pilot take no pushes (they are imported)")
         return self
 
     def dataset(self, dataset_id: str) -> DatasetConfig:

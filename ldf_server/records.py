@@ -99,3 +99,71 @@ def common_problem(member: Member, site: Site | None, now_ms: int) -> str | None
     if member.time < 0:
         return "timestamp before 1970"
     return None
+
+
+# Crowdedness: the observable properties of ldf-server's vocabulary (vocabularies/ldf-server.ttl).
+COUNTED = ("pedestrians", "cyclists", "cars", "heavyVehicles", "people")
+
+
+def count_member(
+    site: str,
+    series: str,
+    result_time: int,
+    count: float,
+    *,
+    counted: str,
+    start: int | None = None,
+    end: int | None = None,
+    direction: str | None = None,
+    uptime: float | None = None,
+    reliable: bool | None = None,
+    sensor: str | None = None,
+) -> Member:
+    """A SOSA observation of a count; ``start``/``end`` (epoch ms) make the phenomenon time an interval."""
+    from ldf_server.timeutil import format_instant
+
+    if counted not in COUNTED:
+        raise ValueError(f"unknown observed property {counted!r}")
+    values: dict[str, Any] = {"@type": "Observation", "observedProperty": counted, "hasSimpleResult": count}
+    if start is not None and end is not None:
+        values["phenomenonTime"] = {
+            "@type": "Interval",
+            "hasBeginning": {"@type": "Instant", "inXSDDateTimeStamp": format_instant(start)},
+            "hasEnd": {"@type": "Instant", "inXSDDateTimeStamp": format_instant(end)},
+        }
+    if direction is not None:
+        values["direction"] = direction
+    if uptime is not None:
+        values["uptime"] = float(uptime)
+    if reliable is not None:
+        values["reliable"] = reliable
+    if sensor is not None:
+        values["madeBySensor"] = sensor
+    return Member(site=site, time=result_time, values=values, series=series)
+
+
+# Accessibility verdicts of the regional database (PLUS / PLMN / MIN) as terms of the context.
+VERDICTS = {"PLUS": "accessible", "PLMN": "accessibleWithHelp", "MIN": "notAccessible"}
+
+
+def building_member(
+    site: str,
+    time_ms: int,
+    *,
+    entrance_width: int | None = None,
+    elevator_width: int | None = None,
+    toilet_width: int | None = None,
+    verdict: str | None = None,
+) -> Member:
+    """One version of a building's accessibility data (door widths in cm, entrance verdict)."""
+    values: dict[str, Any] = {}
+    for term, value in (
+        ("entranceDoorWidth", entrance_width),
+        ("elevatorDoorWidth", elevator_width),
+        ("toiletDoorWidth", toilet_width),
+    ):
+        if value is not None:
+            values[term] = int(value)
+    if verdict is not None:
+        values["entranceAccessibility"] = VERDICTS[verdict]
+    return Member(site=site, time=time_ms, values=values)

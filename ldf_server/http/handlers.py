@@ -18,7 +18,7 @@ from ldf_server.timeutil import InstantError, format_day, format_instant, parse_
 STATIC_MAX_AGE = 86400
 
 
-def _stream(request: web.Request) -> tuple[ServerState, StreamFragments]:
+def dataset_of(request: web.Request) -> tuple[ServerState, StreamFragments]:
     state = request.app[STATE]
     ds = request.match_info["ds"]
     stream = state.streams.get(ds)
@@ -50,7 +50,7 @@ async def context(request: web.Request) -> web.Response:
 
 
 async def stream(request: web.Request) -> web.Response:
-    state, fragments = _stream(request)
+    state, fragments = dataset_of(request)
     media = negotiate(request)
     now = state.now_ms()
     item = cached(state.cache, request.path, fragments.mutable_token(now), lambda: fragments.stream(now))
@@ -58,7 +58,7 @@ async def stream(request: web.Request) -> web.Response:
 
 
 async def view(request: web.Request) -> web.Response:
-    state, fragments = _stream(request)
+    state, fragments = dataset_of(request)
     now = state.now_ms()
     if "time" in request.query:
         return _search(state, fragments, request.query.getall("time"), now)
@@ -93,7 +93,7 @@ def _search(state: ServerState, fragments: StreamFragments, values: list[str], n
 
 
 async def day(request: web.Request) -> web.Response:
-    state, fragments = _stream(request)
+    state, fragments = dataset_of(request)
     media = negotiate(request)
     now = state.now_ms()
     text = request.match_info["day"]
@@ -112,7 +112,7 @@ async def day(request: web.Request) -> web.Response:
 
 
 async def window(request: web.Request) -> web.Response:
-    state, fragments = _stream(request)
+    state, fragments = dataset_of(request)
     media = negotiate(request)
     now = state.now_ms()
     text = request.match_info["start"]
@@ -134,7 +134,7 @@ async def window(request: web.Request) -> web.Response:
 
 
 async def latest(request: web.Request) -> web.Response:
-    state, fragments = _stream(request)
+    state, fragments = dataset_of(request)
     media = negotiate(request)
     now = state.now_ms()
     item = cached(state.cache, request.path, fragments.store.version, lambda: latest_doc.latest(fragments, now))
@@ -142,7 +142,7 @@ async def latest(request: web.Request) -> web.Response:
 
 
 async def site(request: web.Request) -> web.Response:
-    state, fragments = _stream(request)
+    state, fragments = dataset_of(request)
     media = negotiate(request)
     key = request.match_info["key"]
     if key not in fragments.store.sites:
@@ -152,7 +152,7 @@ async def site(request: web.Request) -> web.Response:
 
 
 async def shape(request: web.Request) -> web.Response:
-    state, fragments = _stream(request)
+    state, fragments = dataset_of(request)
     media = negotiate(request)
     item = cached(state.cache, request.path, "static", lambda: shape_fragment(fragments.config.pilot, state.urls.shape(fragments.ds), state.started))
     return send(request, item, media, max_age=STATIC_MAX_AGE)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ldf_server.http import handlers
+from ldf_server.http import handlers, push
 
 DS = "{ds:[a-z][a-z0-9-]*}"
 
@@ -22,3 +22,4 @@ def add_routes(app: web.Application) -> None:
     r.add_get(f"/{DS}/latest", handlers.latest)
     r.add_get(f"/{DS}/shape", handlers.shape)
     r.add_get(f"/{DS}/sites/{{key:.+}}", handlers.site)
+    r.add_post(f"/{DS}/push/{{source:[a-z][a-z0-9-]*}}", push.push)

@@ -13,6 +13,7 @@ from ldf_server.adapters.poller import Poller
 from ldf_server.config import Config
 from ldf_server.fragments.stream import StreamFragments
 from ldf_server.fragments.urls import Urls
+from ldf_server.http.auth import PushSource
 from ldf_server.http.representations import RepresentationCache
 
 DEFAULT_MAX_AGE = 60
@@ -25,6 +26,7 @@ class ServerState:
     urls: Urls
     streams: dict[str, StreamFragments]
     pollers: list[Poller] = field(default_factory=list)
+    push_sources: dict[str, PushSource] = field(default_factory=dict)
     cache: RepresentationCache = field(default_factory=RepresentationCache)
     clock: Callable[[], float] = time.time
     ready: bool = False

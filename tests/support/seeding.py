@@ -32,12 +32,20 @@ def simulator_feed(**options: Any) -> dict[str, Any]:
     return {"id": "sim", "adapter": "parking-simulator", "dataset": "parking", "interval": "5m", "options": opts}
 
 
-def make_config(*, base_url: str = BASE, datasets: list | None = None, feeds: list | None = None, **server: Any) -> Config:
+def make_config(
+    *,
+    base_url: str = BASE,
+    datasets: list | None = None,
+    feeds: list | None = None,
+    push: list | None = None,
+    **server: Any,
+) -> Config:
     return config_from_dict(
         {
             "server": {"base_url": base_url, **server},
             "datasets": datasets if datasets is not None else [parking_dataset()],
             "feeds": feeds if feeds is not None else [simulator_feed()],
+            "push": push or [],
         },
         env={},
     )

@@ -1,0 +1,111 @@
+"""``POST /{dataset}/push/{source}``: sensors push observations; answered once they are stored.
+
+Batches are all or nothing: if any record is invalid, none is stored and the 422 answer
+lists the errors of every bad record by index, so a sensor can fix and resend the whole
+batch. Resending records already stored is harmless (idempotent on site, series and time).
+"""
+
+from __future__ import annotations
+
+import orjson
+from aiohttp import web
+
+from ldf_server.adapters.push import PUSHABLE, PushFormatError, parse_records, records_of
+from ldf_server.fragments.members import site_iri
+from ldf_server.fragments.stream import StreamFragments
+from ldf_server.http.auth import identify, presented_key
+from ldf_server.http.handlers import dataset_of
+from ldf_server.http.problems import Problem
+from ldf_server.http.state import ServerState
+from ldf_server.pilots import PILOTS
+from ldf_server.records import Batch, common_problem
+from ldf_server.store.ingest import ingest
+
+JSON_TYPES = ("application/json", "application/ld+json")
+
+
+async def push(request: web.Request) -> web.Response:
+    state, fragments = dataset_of(request)
+    source_id = request.match_info["source"]
+    source = state.push_sources.get(source_id)
+    if source is None or source.config.dataset != fragments.ds:
+        raise Problem(404, f"dataset {fragments.ds!r} has no push source {source_id!r}", title="Unknown push source")
+    _authorize(request, state, source_id)
+    content_type = request.content_type.lower()
+    if content_type not in JSON_TYPES:
+        raise Problem(415, f"send the records as {' or '.join(JSON_TYPES)}, not {content_type or 'no content type'}",
+                      title="Unsupported Media Type", headers={"Accept-Post": ", ".join(JSON_TYPES)})
+    limit = state.config.server.max_push_body
+    if request.content_length is not None and request.content_length > limit:
+        raise Problem(413, f"the body is larger than the limit of {limit} bytes; split the batch", title="Content Too Large")
+    body = await request.content.read(limit + 1)
+    if len(body) > limit:
+        raise Problem(413, f"the body is larger than the limit of {limit} bytes; split the batch", title="Content Too Large")
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise Problem(400, f"the body is not valid JSON: {exc}", title="Malformed JSON") from None
+    try:
+        records = records_of(doc, json_ld=content_type == "application/ld+json", own_context_url=state.urls.context())
+    except PushFormatError as exc:
+        raise Problem(400, str(exc), title="Malformed records") from None
+    if len(records) > source.config.max_records:
+        raise Problem(413, f"at most {source.config.max_records} records per request", title="Content Too Large")
+    members, errors = parse_records(records, pilot=fragments.pilot, resolve_site=_resolver(fragments, source_id, state))
+    errors += _store_problems(fragments, members, errors)
+    if errors:
+        raise Problem(422, f"{len(errors)} of {len(records)} records are invalid; nothing was stored",
+                      title="Invalid records", errors=sorted(errors, key=lambda e: e["index"]))
+    result = ingest(fragments.store, Batch(members=members), source=f"push:{source_id}")
+    return web.json_response(
+        {"accepted": result.added, "duplicates": result.duplicates, "records": len(records)},
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def _authorize(request: web.Request, state: ServerState, source_id: str) -> None:
+    key = presented_key(request.headers.get("Authorization"), request.headers.get("X-API-Key"))
+    challenge = {"WWW-Authenticate": 'Bearer realm="ldf-server push"'}
+    if key is None:
+        raise Problem(401, "send this source's API key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
+                      title="Unauthorized", headers=challenge)
+    owner = identify(state.push_sources, key)
+    if owner is None:
+        raise Problem(401, "the API key is not valid", title="Unauthorized", headers=challenge)
+    if owner != source_id:
+        raise Problem(403, f"this API key belongs to another source and may not push as {source_id!r}", title="Forbidden")
+
+
+def _resolver(fragments: StreamFragments, source_id: str, state: ServerState):  # type: ignore[no-untyped-def]
+    """Map a site key or IRI to a key of a site this source may push for."""
+    own = {s.key for s in state.push_sources[source_id].config.sites}
+    by_iri = {site_iri(fragments.urls, fragments.ds, fragments.store.sites.get(k), k): k for k in own}
+
+    def resolve(ref: str) -> str | None:
+        if ref in own:
+            return ref
+        return by_iri.get(ref)
+
+    return resolve
+
+
+def _store_problems(fragments: StreamFragments, members: list, earlier: list[dict]) -> list[dict]:  # type: ignore[type-arg]
+    """Records that are well formed but that the store would refuse (index = position among valid records)."""
+    bad_indexes = {e["index"] for e in earlier}
+    valid_indexes = [i for i in range(len(members) + len(bad_indexes)) if i not in bad_indexes]
+    store, pilot = fragments.store, PILOTS[fragments.store.pilot]
+    now = int(store.clock() * 1000)
+    problems = []
+    for index, member in zip(valid_indexes, members):
+        site = store.sites.get(member.site)
+        reason = common_problem(member, site, now) or (pilot.check(member, site) if site else None)
+        if reason is None and member.time < store.retained_from:
+            reason = "older than the retention window"
+        if reason is None and member.time < store.sealed_before:
+            reason = "too late: the page for this time is already published as immutable"
+        if reason:
+            problems.append({"index": index, "errors": [reason]})
+    return problems
+
+
+__all__ = ["push", "PUSHABLE"]
