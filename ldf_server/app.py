@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import time
 from typing import AsyncIterator, Callable, Mapping
 
@@ -91,6 +92,7 @@ async def _feeds(app: web.Application) -> AsyncIterator[None]:
     timeout = aiohttp.ClientTimeout(total=None)
     async with aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": "ldf-server"}) as session:
         tasks = [asyncio.create_task(p.run(session), name=f"feed:{p.status.feed}") for p in state.pollers]
+        _reread_on_sighup(state)
         state.ready = True
         members = sum(s.store.member_count for s in state.streams.values())
         log.info("ready in %.2fs: %d feeds, %d members", time.monotonic() - started, len(tasks), members)
@@ -100,6 +102,20 @@ async def _feeds(app: web.Application) -> AsyncIterator[None]:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _reread_on_sighup(state: ServerState) -> None:
+    """``kill -HUP`` makes every feed poll at once: re-read an accessibility export without waiting."""
+
+    def wake_all() -> None:
+        log.info("SIGHUP: polling every feed now")
+        for poller in state.pollers:
+            poller.wake()
+
+    try:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, wake_all)
+    except (NotImplementedError, RuntimeError, ValueError):  # no signals here (Windows, or not the main thread)
+        log.debug("SIGHUP re-read not available")
 
 
 async def _retention(app: web.Application) -> AsyncIterator[None]:

@@ -48,7 +48,7 @@ def parse_ods_garages(payload: bytes, *, city: str, site_iris: dict[str, str]) -
     for index, record in enumerate(records):
         try:
             site, member = _record(record, city, site_iris)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             batch.problems.append(f"record {index}: {type(exc).__name__}: {exc}")
             continue
         batch.sites.append(site)

@@ -66,6 +66,7 @@ class Poller:
         self.sleep = sleep
         feed = adapter.feed
         self.status = FeedStatus(feed=feed.id, adapter=feed.adapter, dataset=feed.dataset, interval=feed.interval)
+        self._wake = asyncio.Event()
 
     def backfill(self) -> int:
         """Load the adapter's history (synchronously, before serving)."""
@@ -84,7 +85,18 @@ class Poller:
             await self.poll_once(session)
             next_at = started + feed.interval
             self.store.expect_update(feed.id, next_at)
-            await self.sleep(max(0.0, next_at - self.clock()))
+            await self._wait(max(0.0, next_at - self.clock()))
+
+    def wake(self) -> None:
+        """Poll now instead of at the next interval (e.g. on SIGHUP after a file was replaced)."""
+        self._wake.set()
+
+    async def _wait(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+        self._wake.clear()
 
     async def poll_once(self, session: aiohttp.ClientSession) -> IngestResult | None:
         """One poll with retries; returns what was ingested, or None when every try failed."""

@@ -13,11 +13,12 @@ from ldf_server.config import FeedConfig
 
 def _adapters() -> dict[str, type[Adapter]]:
     # Imported lazily so that importing the registry has no side effects.
+    from ldf_server.adapters.crowd_simulator import CrowdSimulator
     from ldf_server.adapters.ghent_ods import GhentOdsGarages
     from ldf_server.adapters.replay import Replay
     from ldf_server.adapters.simulator import ParkingSimulator
 
-    return {cls.name: cls for cls in (ParkingSimulator, GhentOdsGarages, Replay)}
+    return {cls.name: cls for cls in (ParkingSimulator, CrowdSimulator, GhentOdsGarages, Replay)}
 
 
 def adapter_names() -> list[str]:

@@ -58,3 +58,17 @@ def seeded_state(config: Config, clock) -> ServerState:  # type: ignore[no-untyp
         poller.backfill()
     state.ready = True
     return state
+
+
+def crowd_dataset(**overrides: Any) -> dict[str, Any]:
+    return parking_dataset(
+        id="crowds", pilot="crowdedness", title={"en": "People counts", "nl": "Tellingen"},
+        description={"en": "Simulated people counters", "nl": "Gesimuleerde personentellers"},
+        window="1h", **overrides,
+    )
+
+
+def crowd_feed(**options: Any) -> dict[str, Any]:
+    opts = {"seed": 3, "backfill": "6h"}
+    opts.update(options)
+    return {"id": "crowd-sim", "adapter": "crowd-simulator", "dataset": "crowds", "interval": "5m", "options": opts}
