@@ -57,3 +57,25 @@ async def test_liveness(aiohttp_client):
     client = await aiohttp_client(create_app(config))
     resp = await client.get("/health/live")
     assert resp.status == 200 and (await resp.json())["status"] == "ok"
+
+
+async def test_wake_polls_at_once_instead_of_waiting_for_the_interval(aiohttp_client):
+    sim = simulator_feed(backfill="1h") | {"interval": "1h"}
+    config = make_config(datasets=[parking_dataset(window="1m")], feeds=[sim])
+    app = create_app(config)
+    client = await aiohttp_client(app)
+    from ldf_server.http.state import STATE
+
+    poller = app[STATE].pollers[0]
+    for _ in range(50):
+        if poller.status.polls_ok >= 1:
+            break
+        await asyncio.sleep(0.05)
+    assert poller.status.polls_ok == 1
+    poller.wake()
+    for _ in range(50):
+        if poller.status.polls_ok >= 2:
+            break
+        await asyncio.sleep(0.05)
+    assert poller.status.polls_ok == 2, "wake() should trigger a poll long before the 1 h interval"
+    assert (await client.get("/health/live")).status == 200

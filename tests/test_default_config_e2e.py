@@ -1,0 +1,129 @@
+"""The bundled default config, run as a real process: all pilots offline, live updates, SIGHUP, clean stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The default config with shorter intervals and history (so the test is quick), as a subprocess."""
+    tmp = tmp_path_factory.mktemp("default")
+    text = (ROOT / "config" / "default.toml").read_text()
+    text = re.sub(r'interval = "\d+[sm]"', 'interval = "1s"', text)
+    text = text.replace('backfill = "24h"', 'backfill = "2h"')
+    config = tmp / "config.toml"
+    config.write_text(text)
+    port = free_port()
+    log = (tmp / "server.log").open("w")
+    env = {**os.environ, "LDF_PORT": str(port), "LDF_DATA_DIR": str(tmp / "data"), "LDF_HOST": "127.0.0.1"}
+    env.pop("LDF_BASE_URL", None)
+    proc = subprocess.Popen([sys.executable, "-m", "ldf_server", "--config", str(config)], cwd=tmp, env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                if get_json(base + "/health/ready")["status"] in ("ok", "degraded"):
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None:
+                raise AssertionError((tmp / "server.log").read_text())
+            time.sleep(0.1)
+        else:
+            raise AssertionError("server did not become ready")
+        yield base, proc, tmp / "server.log"
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        log.close()
+
+
+def test_catalog_lists_every_dataset_with_data(server):
+    base, _, _ = server
+    catalog = get_json(base + "/")
+    datasets = {d["@id"].removeprefix(base + "/").split("#")[0] for d in catalog["dataset"]}
+    pilots = {get_json(f"{base}/{ds}")["@graph"][0]["@id"] for ds in datasets}
+    assert len(pilots) == len(datasets) >= 2
+    for ds in datasets:
+        latest = get_json(f"{base}/{ds}/latest")
+        assert latest["sites"], ds
+        assert any("latestVersion" in s or "latestObservations" in s for s in latest["sites"]), ds
+
+
+def test_data_is_live(server):
+    base, _, _ = server
+
+    def newest(ds: str) -> str:
+        doc = get_json(f"{base}/{ds}/latest")
+        times = []
+        for site in doc["sites"]:
+            for m in [site.get("latestVersion")] + site.get("latestObservations", []):
+                if m:
+                    times.append(m.get("observedAt") or m.get("resultTime"))
+        return max(times)
+
+    before = {ds: newest(ds) for ds in ("parking", "crowdedness")}
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        if all(newest(ds) > before[ds] for ds in before):
+            break
+        time.sleep(0.3)
+    assert all(newest(ds) > before[ds] for ds in before), before
+
+
+def test_closed_pages_exist_at_once(server):
+    base, _, _ = server
+    view = get_json(base + "/parking/view")
+    hour_ago = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3600))
+    req = urllib.request.Request(f"{base}/parking/view?time={hour_ago}")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert "immutable" in resp.headers["Cache-Control"]
+        page = json.loads(resp.read())
+    assert page["@graph"][0]["member"] and view["@graph"][1]["relation"]
+
+
+def test_sighup_polls_every_feed_at_once(server):
+    _, proc, log = server
+    proc.send_signal(signal.SIGHUP)
+    deadline = time.time() + 10
+    while "SIGHUP" not in log.read_text() and time.time() < deadline:
+        time.sleep(0.1)
+    assert "SIGHUP: polling every feed now" in log.read_text()
+    assert proc.poll() is None
+
+
+def test_sigterm_stops_cleanly(server):
+    _, proc, log = server
+    proc.terminate()
+    assert proc.wait(timeout=15) == 0 or proc.returncode == -signal.SIGTERM
+    assert "Traceback" not in log.read_text()
