@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import math
 import random
-from typing import ClassVar, Iterator
+from typing import ClassVar
 
-import aiohttp
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from ldf_server.adapters.base import Adapter, AdapterOptions
+from ldf_server.adapters.base import AdapterOptions
+from ldf_server.adapters.simulated import SimulatedOptions, Simulator
 from ldf_server.adapters.text import slug
-from ldf_server.records import Batch, Member, Site, count_member
-from ldf_server.timeutil import parse_duration
+from ldf_server.records import Member, Site, count_member
 
 HOUR = 3_600_000
 DAY = 24 * HOUR
@@ -43,18 +42,12 @@ DEFAULT_ZONES = (
 )
 
 
-class CrowdSimulatorOptions(AdapterOptions):
-    zones: list[Zone] = Field(default_factory=lambda: list(DEFAULT_ZONES), min_length=1)
+class CrowdSimulatorOptions(SimulatedOptions):
     seed: int = 2018
-    backfill: float = 0.0  # seconds of history generated at start-up
-
-    @field_validator("backfill", mode="before")
-    @classmethod
-    def _duration(cls, value: object) -> float:
-        return parse_duration(value)
+    zones: list[Zone] = Field(default_factory=lambda: list(DEFAULT_ZONES), min_length=1)
 
 
-class CrowdSimulator(Adapter):
+class CrowdSimulator(Simulator):
     name: ClassVar[str] = "crowd-simulator"
     Options: ClassVar[type[AdapterOptions]] = CrowdSimulatorOptions
 
@@ -68,29 +61,7 @@ class CrowdSimulator(Adapter):
                  description=f"Gesimuleerde personenteller {z.name}")
             for key, z in self.zones.items()
         ]
-        self.step = int(self.feed.interval * 1000)
-
-    async def fetch(self, session: aiohttp.ClientSession) -> bytes:
-        return b""
-
-    def parse(self, payload: bytes, fetched_at: int) -> Batch:
-        end = fetched_at - fetched_at % 1000
-        return Batch(sites=list(self.sites), members=[self._member(key, end) for key in self.zones])
-
-    def backfill(self, now: int) -> Iterator[Batch]:
-        opts = self.options
-        assert isinstance(opts, CrowdSimulatorOptions)
-        end = now - now % self.step
-        t = end - int(opts.backfill * 1000)
-        t -= t % self.step
-        yield Batch(sites=list(self.sites))
-        while t < end:
-            batch_end = min(end, t + 6 * HOUR)
-            members = []
-            while t < batch_end:
-                members.extend(self._member(key, t) for key in self.zones)
-                t += self.step
-            yield Batch(members=members)
+        self.step = int(self.feed.interval * 1000)  # each count covers the interval before its poll
 
     def rate(self, zone: Zone, t: int) -> float:
         """Expected people per hour at instant t."""
@@ -99,9 +70,10 @@ class CrowdSimulator(Adapter):
         weekend = ((t // DAY) + 3) % 7 >= 5  # 1970-01-01 was a Thursday
         return zone.peak_per_hour * min(1.0, level) * (1.3 if weekend else 1.0)
 
-    def _member(self, key: str, end: int) -> Member:
+    def member(self, site: Site, end: int) -> Member:
         opts = self.options
         assert isinstance(opts, CrowdSimulatorOptions)
+        key = site.key
         zone = self.zones[key]
         start = end - self.step
         expected = self.rate(zone, start + self.step // 2) * self.step / HOUR

@@ -15,15 +15,14 @@ import random
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import ClassVar, Iterator
+from typing import ClassVar
 
-import aiohttp
 from pydantic import Field, field_validator
 
-from ldf_server.adapters.base import Adapter, AdapterOptions
+from ldf_server.adapters.base import AdapterOptions
+from ldf_server.adapters.simulated import SimulatedOptions, Simulator
 from ldf_server.adapters.text import slug
-from ldf_server.records import Batch, Site, parking_member, parking_status
-from ldf_server.timeutil import parse_duration
+from ldf_server.records import Member, Site, parking_member, parking_status
 
 DAY_MS = 86_400_000
 HOUR = 3_600_000
@@ -35,10 +34,8 @@ def bundled_garages() -> dict[str, dict]:
     return {k: v for k, v in json.loads(text).items() if not k.startswith("_")}
 
 
-class SimulatorOptions(AdapterOptions):
+class SimulatorOptions(SimulatedOptions):
     cities: list[str] = Field(default_factory=lambda: ["leuven", "kortrijk", "mechelen"], min_length=1)
-    seed: int = 2017
-    backfill: float = 0.0  # seconds of history generated at start-up
 
     @field_validator("cities")
     @classmethod
@@ -47,11 +44,6 @@ class SimulatorOptions(AdapterOptions):
         if unknown:
             raise ValueError(f"unknown cities {unknown} (bundled: {sorted(bundled_garages())})")
         return cities
-
-    @field_validator("backfill", mode="before")
-    @classmethod
-    def _duration(cls, value: object) -> float:
-        return parse_duration(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +67,7 @@ class _Event:
 _PROFILES = ((6.5, 1.0, 0.45), (9.5, 1.5, 0.35), (17.0, 1.5, 0.25))
 
 
-class ParkingSimulator(Adapter):
+class ParkingSimulator(Simulator):
     name: ClassVar[str] = "parking-simulator"
     Options: ClassVar[type[AdapterOptions]] = SimulatorOptions
 
@@ -99,29 +91,6 @@ class ParkingSimulator(Adapter):
                 )
         self._events: dict[tuple[str, int], tuple[_Event, ...]] = {}
 
-    async def fetch(self, session: aiohttp.ClientSession) -> bytes:
-        return b""  # nothing to fetch: parse() computes the state at the poll time
-
-    def parse(self, payload: bytes, fetched_at: int) -> Batch:
-        t = fetched_at - fetched_at % 1000
-        return Batch(sites=list(self.sites), members=[self._member(site, t) for site in self.sites])
-
-    def backfill(self, now: int) -> Iterator[Batch]:
-        opts = self.options
-        assert isinstance(opts, SimulatorOptions)
-        step = int(self.feed.interval * 1000)
-        end = now - now % step
-        t = end - int(opts.backfill * 1000)
-        t -= t % step
-        yield Batch(sites=list(self.sites))
-        while t < end:
-            batch_end = min(end, t + HOUR)
-            members = []
-            while t < batch_end:
-                members.extend(self._member(site, t) for site in self.sites)
-                t += step
-            yield Batch(members=members)
-
     def occupancy(self, site: Site, t: int) -> float:
         day = t // DAY_MS
         level = 0.0
@@ -130,7 +99,7 @@ class ParkingSimulator(Adapter):
                 level += event.level_at(t - d * DAY_MS - event.start)
         return min(1.0, level)
 
-    def _member(self, site: Site, t: int):  # type: ignore[no-untyped-def]
+    def member(self, site: Site, t: int) -> Member:
         capacity = site.capacity or 0
         occupied = round(self.occupancy(site, t) * capacity)
         # A little deterministic jitter per minute: cars come and go between events.
