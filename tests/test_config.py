@@ -23,9 +23,10 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_default_config_is_valid():
     config = load_config(ROOT / "config" / "default.toml", env={})
-    assert [d.id for d in config.datasets] == ["parking"]
+    pilots = {d.pilot for d in config.datasets}
+    assert {"parking", "crowdedness"} <= pilots
     adapters = {f.adapter for f in config.feeds}
-    assert {"parking-simulator", "replay"} <= adapters
+    assert {"parking-simulator", "replay", "crowd-simulator"} <= adapters
     sim = next(f for f in config.feeds if f.adapter == "parking-simulator")
     assert sim.options["backfill"] == "24h"
 

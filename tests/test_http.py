@@ -267,14 +267,21 @@ async def test_method_not_allowed_is_a_problem(client):
 
 async def test_negotiation(client):
     resp = await client.get("/parking/latest", headers={"Accept": LDES_CLIENT_ACCEPT})
-    assert resp.status == 200 and resp.headers["Content-Type"] == "application/ld+json"
-    resp = await client.get("/parking/latest", headers={"Accept": "application/json"})
-    assert resp.headers["Content-Type"] == "application/json"
-    resp = await client.get("/parking/latest", headers={"Accept": "*/*"})
-    assert resp.headers["Content-Type"] == "application/ld+json"
-    body = await assert_problem(await client.get("/parking/latest", headers={"Accept": "text/turtle"}), 406)
-    assert "application/ld+json" in body["available"]
-    await assert_problem(await client.get("/parking/latest", headers={"Accept": "application/ld+json;q=0"}), 406)
+    assert resp.status == 200 and resp.headers["Content-Type"] == "application/n-quads"
+    for accept, expected in [
+        ("application/json", "application/json"),
+        ("*/*", "application/ld+json"),
+        ("text/*", "text/turtle"),
+        ("text/turtle;q=0.5, application/trig", "application/trig"),
+        ("application/n-triples;q=0.9, text/turtle;q=0.9", "text/turtle"),
+    ]:
+        resp = await client.get("/parking/latest", headers={"Accept": accept})
+        assert resp.headers["Content-Type"] == expected, accept
+    assert (await client.get("/parking/latest")).headers["Content-Type"] == "application/ld+json"
+    body = await assert_problem(await client.get("/parking/latest", headers={"Accept": "application/rdf+xml"}), 406)
+    assert "text/turtle" in body["available"]
+    await assert_problem(await client.get("/parking/latest", headers={"Accept": "application/ld+json;q=0, text/html"}), 406)
+    await assert_problem(await client.get("/context.jsonld", headers={"Accept": "text/turtle"}), 406)
 
 
 async def test_head_and_cors_preflight(client):

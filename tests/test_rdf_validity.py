@@ -12,6 +12,7 @@ from rdflib.namespace import SH
 
 from ldf_server.app import create_app
 from ldf_server.rdf.shapes import shape_graph
+from tests.support.crawl import every_document
 from tests.support.rdfcheck import assert_same_triples
 from tests.support.seeding import BASE, crowd_dataset, crowd_feed, make_config, seeded_state
 
@@ -19,7 +20,7 @@ TREE = rdflib.Namespace("https://w3id.org/tree#")
 DCT = rdflib.Namespace("http://purl.org/dc/terms/")
 HYDRA = rdflib.Namespace("http://www.w3.org/ns/hydra/core#")
 
-SETUPS = {
+SETUPS = {  # dataset id → config seeded by that pilot's offline simulator
     "parking": lambda: make_config(),
     "crowds": lambda: make_config(datasets=[crowd_dataset()], feeds=[crowd_feed()]),
 }
@@ -31,32 +32,6 @@ async def pilot(request, aiohttp_client, clock):
     state = seeded_state(config, clock)
     client = await aiohttp_client(create_app(config, state=state, run_feeds=False))
     return request.param, client, state
-
-
-async def every_document(client, ds: str) -> dict[str, bytes]:
-    """Crawl from / and return the body of every resource kind the server has."""
-    docs: dict[str, bytes] = {}
-
-    async def get(path: str) -> bytes:
-        resp = await client.get(path)
-        assert resp.status == 200, path
-        docs[path] = await resp.read()
-        return docs[path]
-
-    await get("/")
-    await get(f"/{ds}")
-    await get(f"/{ds}/latest")
-    await get(f"/{ds}/shape")
-    view = rdflib.Graph().parse(data=await get(f"/{ds}/view"), format="json-ld")
-    for day in sorted(set(view.objects(None, TREE.node))):
-        day_graph = rdflib.Graph().parse(data=await get(str(day).removeprefix(BASE)), format="json-ld")
-        for window in sorted(set(day_graph.objects(None, TREE.node))):
-            await get(str(window).removeprefix(BASE))
-    latest = rdflib.Graph().parse(data=docs[f"/{ds}/latest"], format="json-ld")
-    for site in sorted(set(latest.objects(None, HYDRA.member))):
-        if str(site).startswith(BASE):
-            await get(str(site).removeprefix(BASE))
-    return docs
 
 
 async def test_pyld_and_rdflib_read_the_same_triples_everywhere(pilot):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from typing import ClassVar, Iterator
+from typing import Any, ClassVar, Iterator
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field
@@ -39,12 +39,14 @@ class Adapter(ABC):
         self.feed = feed
         self.options = options
 
+    # A payload is usually the bytes of one response, but an adapter that joins several
+    # documents (ghent-datex2: a static table and a dynamic status) returns a small object.
     @abstractmethod
-    async def fetch(self, session: aiohttp.ClientSession) -> bytes:
+    async def fetch(self, session: aiohttp.ClientSession) -> Any:
         """Get one payload; raise :class:`FeedError` when the upstream cannot be read."""
 
     @abstractmethod
-    def parse(self, payload: bytes, fetched_at: int) -> Batch:
+    def parse(self, payload: Any, fetched_at: int) -> Batch:
         """Map a payload to records; raise :class:`PayloadError` when it cannot be understood.
 
         ``fetched_at`` (epoch ms) is the observation time for feeds that carry none.

@@ -37,6 +37,11 @@ class GhentOdsGarages(HttpAdapter):
 
 def parse_ods_garages(payload: bytes, *, city: str, site_iris: dict[str, str]) -> Batch:
     """Pure mapping of one Opendatasoft garage payload to sites and members."""
+    return parse_ods(payload, city=city, site_iris=site_iris, capacity="totalcapacity", vacant="availablecapacity")
+
+
+def parse_ods(payload: bytes, *, city: str, site_iris: dict[str, str], capacity: str, vacant: str) -> Batch:
+    """Any of Ghent's Opendatasoft parking datasets: they differ in the names of the two count fields."""
     try:
         doc = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
@@ -47,7 +52,7 @@ def parse_ods_garages(payload: bytes, *, city: str, site_iris: dict[str, str]) -
     batch = Batch()
     for index, record in enumerate(records):
         try:
-            site, member = _record(record, city, site_iris)
+            site, member = _record(record, city, site_iris, capacity, vacant)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             batch.problems.append(f"record {index}: {type(exc).__name__}: {exc}")
             continue
@@ -58,13 +63,15 @@ def parse_ods_garages(payload: bytes, *, city: str, site_iris: dict[str, str]) -
     return batch
 
 
-def _record(record: Any, city: str, site_iris: dict[str, str]) -> tuple[Site, Any]:
+def _record(
+    record: Any, city: str, site_iris: dict[str, str], capacity_field: str, vacant_field: str
+) -> tuple[Site, Any]:
     fields = record["fields"]
     name = str(fields["name"]).strip()
     if not name:
         raise ValueError("empty name")
-    capacity = _int(fields["totalcapacity"], "totalcapacity")
-    vacant = _int(fields["availablecapacity"], "availablecapacity")
+    capacity = _int(fields[capacity_field], capacity_field)
+    vacant = _int(fields[vacant_field], vacant_field)
     updated = datetime.fromisoformat(str(fields["lastupdate"]))
     if updated.tzinfo is None:
         raise ValueError("lastupdate has no offset")
@@ -97,7 +104,7 @@ def _int(value: Any, field: str) -> int:
 
 
 def _position(record: dict[str, Any], fields: dict[str, Any]) -> tuple[float | None, float | None]:
-    """Prefer ``location`` ([lat, lon]); fall back to GeoJSON geometry ([lon, lat])."""
+    """Prefer ``location`` ([lat, lon]); fall back to GeoJSON geometry ([lon, lat]), then named fields."""
     loc = fields.get("location")
     if isinstance(loc, list) and len(loc) == 2:
         return float(loc[0]), float(loc[1])
@@ -109,4 +116,6 @@ def _position(record: dict[str, Any], fields: dict[str, Any]) -> tuple[float | N
         point = orjson.loads(dims).get("coordinatesForDisplay") or {}
         if "latitude" in point and "longitude" in point:
             return float(point["latitude"]), float(point["longitude"])
+    if "latitude" in fields and "longitude" in fields:  # the park-and-ride dataset's own fields
+        return float(fields["latitude"]), float(fields["longitude"])
     return None, None

@@ -13,12 +13,24 @@ from ldf_server.config import FeedConfig
 
 def _adapters() -> dict[str, type[Adapter]]:
     # Imported lazily so that importing the registry has no side effects.
+    from ldf_server.adapters.accessibility_csv import AccessibilityCsv
+    from ldf_server.adapters.accessibility_jsonld import AccessibilityJsonLd
     from ldf_server.adapters.crowd_simulator import CrowdSimulator
+    from ldf_server.adapters.ghent_datatank import GhentDatatank
+    from ldf_server.adapters.ghent_datex2 import GhentDatex2
     from ldf_server.adapters.ghent_ods import GhentOdsGarages
+    from ldf_server.adapters.ghent_ods_pr import GhentOdsParkAndRide
+    from ldf_server.adapters.ixor import IxorParkings
+    from ldf_server.adapters.kortrijk import KortrijkParko
     from ldf_server.adapters.replay import Replay
     from ldf_server.adapters.simulator import ParkingSimulator
+    from ldf_server.adapters.telraam import TelraamTraffic
 
-    return {cls.name: cls for cls in (ParkingSimulator, CrowdSimulator, GhentOdsGarages, Replay)}
+    return {cls.name: cls for cls in (
+        ParkingSimulator, CrowdSimulator, GhentOdsGarages, Replay,
+        TelraamTraffic, AccessibilityCsv, AccessibilityJsonLd,
+        GhentDatex2, GhentOdsParkAndRide, GhentDatatank, KortrijkParko, IxorParkings,
+    )}
 
 
 def adapter_names() -> list[str]:

@@ -149,7 +149,10 @@ class StreamFragments:
                 ],
             },
         }
-        return Fragment({"@graph": [self.stream_node(with_view=True), node]}, immutable=False, modified=self.store.modified)
+        # Without tree:shape here: clients that read the stream document and then the view
+        # into one store (ldes-client does, across named graphs) would find two shapes.
+        stream = {k: v for k, v in self.stream_node(with_view=True).items() if k != "shape"}
+        return Fragment({"@graph": [stream, node]}, immutable=False, modified=self.store.modified)
 
     def day(self, day: int, now: int) -> Fragment:
         immutable = self.timeline.day_closed(day, now)

@@ -9,7 +9,7 @@ from ldf_server.fragments import latest as latest_doc
 from ldf_server.fragments.fragment import Fragment
 from ldf_server.fragments.stream import OutOfRange, StreamFragments
 from ldf_server.http.problems import Problem
-from ldf_server.http.respond import cached, negotiate, send
+from ldf_server.http.respond import JSONLD_OFFERS, respond
 from ldf_server.http.state import STATE, ServerState
 from ldf_server.rdf import jsonld
 from ldf_server.rdf.shapes import shape_fragment
@@ -35,26 +35,32 @@ def _out_of_range(exc: OutOfRange) -> Problem:
 
 async def catalog(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    media = negotiate(request)
     streams = list(state.streams.values())
     token = tuple((s.store.version, s.store.retained_from) for s in streams)
-    item = cached(state.cache, "/", token, lambda: catalog_doc.catalog(state.config.catalog, state.urls, streams))
-    return send(request, item, media, max_age=min(state.max_age(s) for s in streams) if streams else 60)
+    return respond(
+        request, state.cache, token=token, page_iri=state.urls.catalog(),
+        build=lambda: catalog_doc.catalog(state.config.catalog, state.urls, streams),
+        max_age=min((state.max_age(s) for s in streams), default=60),
+    )
 
 
 async def context(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    media = negotiate(request)
-    item = cached(state.cache, request.path, "static", lambda: Fragment({}, immutable=False, modified=state.started), body=jsonld.context_document)
-    return send(request, item, media, max_age=STATIC_MAX_AGE)
+    return respond(
+        request, state.cache, token="static", page_iri=state.urls.context(), offers=JSONLD_OFFERS,
+        build=lambda: Fragment({}, immutable=False, modified=state.started), body=jsonld.context_document,
+        max_age=STATIC_MAX_AGE,
+    )
 
 
 async def stream(request: web.Request) -> web.Response:
     state, fragments = dataset_of(request)
-    media = negotiate(request)
     now = state.now_ms()
-    item = cached(state.cache, request.path, fragments.mutable_token(now), lambda: fragments.stream(now))
-    return send(request, item, media, max_age=state.max_age(fragments))
+    iri = state.urls.stream(fragments.ds)
+    return respond(
+        request, state.cache, token=fragments.mutable_token(now), page_iri=iri, meta=(iri,),
+        build=lambda: fragments.stream(now), max_age=state.max_age(fragments),
+    )
 
 
 async def view(request: web.Request) -> web.Response:
@@ -65,9 +71,11 @@ async def view(request: web.Request) -> web.Response:
     unknown = sorted(set(request.query) - {"time"})
     if unknown:
         raise Problem(400, f"unknown query parameter(s): {', '.join(unknown)}; the search form takes only 'time'")
-    media = negotiate(request)
-    item = cached(state.cache, request.path, fragments.mutable_token(now), lambda: fragments.view(now))
-    return send(request, item, media, max_age=state.max_age(fragments))
+    iri = state.urls.view(fragments.ds)
+    return respond(
+        request, state.cache, token=fragments.mutable_token(now), page_iri=iri,
+        meta=(iri, state.urls.stream(fragments.ds)), build=lambda: fragments.view(now), max_age=state.max_age(fragments),
+    )
 
 
 def _search(state: ServerState, fragments: StreamFragments, values: list[str], now: int) -> web.Response:
@@ -94,7 +102,6 @@ def _search(state: ServerState, fragments: StreamFragments, values: list[str], n
 
 async def day(request: web.Request) -> web.Response:
     state, fragments = dataset_of(request)
-    media = negotiate(request)
     now = state.now_ms()
     text = request.match_info["day"]
     try:
@@ -107,13 +114,16 @@ async def day(request: web.Request) -> web.Response:
         fragments.check_day(start, now)
     except OutOfRange as exc:
         raise _out_of_range(exc) from None
-    item = cached(state.cache, request.path, fragments.day_token(start, now), lambda: fragments.day(start, now))
-    return send(request, item, media, max_age=state.max_age(fragments))
+    iri = state.urls.day(fragments.ds, start)
+    return respond(
+        request, state.cache, token=fragments.day_token(start, now), page_iri=iri,
+        meta=(iri, state.urls.stream(fragments.ds)), build=lambda: fragments.day(start, now),
+        max_age=state.max_age(fragments),
+    )
 
 
 async def window(request: web.Request) -> web.Response:
     state, fragments = dataset_of(request)
-    media = negotiate(request)
     now = state.now_ms()
     text = request.match_info["start"]
     try:
@@ -129,33 +139,42 @@ async def window(request: web.Request) -> web.Response:
         fragments.check_window(start, now)
     except OutOfRange as exc:
         raise _out_of_range(exc) from None
-    item = cached(state.cache, request.path, fragments.window_token(start, now), lambda: fragments.window(start, now))
-    return send(request, item, media, max_age=state.max_age(fragments))
+    iri = state.urls.window(fragments.ds, start)
+    return respond(
+        request, state.cache, token=fragments.window_token(start, now), page_iri=iri,
+        meta=(iri, state.urls.stream(fragments.ds)), build=lambda: fragments.window(start, now),
+        max_age=state.max_age(fragments),
+    )
 
 
 async def latest(request: web.Request) -> web.Response:
     state, fragments = dataset_of(request)
-    media = negotiate(request)
     now = state.now_ms()
-    item = cached(state.cache, request.path, fragments.store.version, lambda: latest_doc.latest(fragments, now))
-    return send(request, item, media, max_age=state.max_age(fragments))
+    iri = state.urls.latest(fragments.ds)
+    return respond(
+        request, state.cache, token=fragments.store.version, page_iri=iri, meta=(iri,),
+        build=lambda: latest_doc.latest(fragments, now), max_age=state.max_age(fragments),
+    )
 
 
 async def site(request: web.Request) -> web.Response:
     state, fragments = dataset_of(request)
-    media = negotiate(request)
     key = request.match_info["key"]
     if key not in fragments.store.sites:
         raise Problem(404, f"no site {key!r} in dataset {fragments.ds!r}", title="Unknown site")
-    item = cached(state.cache, request.path, fragments.store.version, lambda: latest_doc.site(fragments, key))
-    return send(request, item, media, max_age=state.max_age(fragments))
+    return respond(
+        request, state.cache, token=fragments.store.version, page_iri=state.urls.site(fragments.ds, key),
+        build=lambda: latest_doc.site(fragments, key), max_age=state.max_age(fragments),
+    )
 
 
 async def shape(request: web.Request) -> web.Response:
     state, fragments = dataset_of(request)
-    media = negotiate(request)
-    item = cached(state.cache, request.path, "static", lambda: shape_fragment(fragments.config.pilot, state.urls.shape(fragments.ds), state.started))
-    return send(request, item, media, max_age=STATIC_MAX_AGE)
+    iri = state.urls.shape(fragments.ds)
+    return respond(
+        request, state.cache, token="static", page_iri=iri,
+        build=lambda: shape_fragment(fragments.config.pilot, iri, state.started), max_age=STATIC_MAX_AGE,
+    )
 
 
 async def health_live(request: web.Request) -> web.Response:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterable
 
 from aiohttp import web
 
@@ -10,10 +10,12 @@ from ldf_server.fragments.fragment import Fragment
 from ldf_server.http.negotiation import accepts_gzip, choose
 from ldf_server.http.problems import Problem
 from ldf_server.http.representations import Encoded, RepresentationCache
-from ldf_server.rdf import jsonld
+from ldf_server.rdf import jsonld, syntaxes
 from ldf_server.timeutil import parse_http_date
 
 JSONLD_OFFERS = (jsonld.MEDIA_TYPE, "application/json")
+# JSON-LD first: what a client that accepts anything (or sends no Accept) gets.
+RDF_OFFERS = (jsonld.MEDIA_TYPE, "application/json", *syntaxes.RDF_MEDIA_TYPES[1:])
 IMMUTABLE = "public, max-age=31536000, immutable"
 VARY = "Accept, Accept-Encoding"
 
@@ -30,25 +32,37 @@ def negotiate(request: web.Request, offers: tuple[str, ...] = JSONLD_OFFERS) -> 
     return media
 
 
-def cached(
+def respond(
+    request: web.Request,
     cache: RepresentationCache,
-    key: str,
+    *,
     token: object,
     build: Callable[[], Fragment],
-    *,
+    max_age: int,
+    page_iri: str,
+    meta: Iterable[str] = (),
+    offers: tuple[str, ...] = RDF_OFFERS,
     body: Callable[[], bytes] | None = None,
-) -> Encoded:
-    """The cached bytes of a resource, rebuilt only when its token changed.
+) -> web.Response:
+    """Negotiate, then send the cached bytes of the resource in that syntax.
 
-    ``body`` overrides the JSON-LD encoding of the fragment (for documents that are not
-    fragments, such as the context itself).
+    The bytes are rebuilt only when ``token`` changed. ``meta`` names the subjects whose
+    triples go into the page's metadata graph in quad syntaxes; ``body`` overrides the
+    JSON-LD encoding (for documents that are not fragments, such as the context itself).
     """
-    ck = (key, "jsonld")
-    item = cache.get(ck, token)
+    media = negotiate(request, offers)
+    syntax = "jsonld" if media in JSONLD_OFFERS else media
+    key = (request.path, syntax)
+    item = cache.get(key, token)
     if item is None:
-        item = Encoded.of(build(), token, body() if body else None)
-        cache.put(ck, item)
-    return item
+        fragment = build()
+        if syntax == "jsonld":
+            encoded = body() if body else None
+        else:
+            encoded = syntaxes.encode(media, fragment.doc, page_iri, meta)
+        item = Encoded.of(fragment, token, encoded)
+        cache.put(key, item)
+    return send(request, item, media, max_age=max_age)
 
 
 def not_modified(request: web.Request, item: Encoded) -> bool:

@@ -39,21 +39,25 @@ def rdflib_graph(body: bytes, base: str | None = None) -> rdflib.Dataset:
     return ds
 
 
-def _normalised(ds: rdflib.Dataset) -> rdflib.Graph:
-    """All triples in one graph, literals in canonical lexical form (1.5E1 vs 15.0)."""
+def normalised(ds: rdflib.Dataset) -> rdflib.Graph:
+    """All triples in one graph, literals in canonical lexical form ("1.46E2" and "146" as xsd:double agree)."""
     g = rdflib.Graph()
     for s, p, o, _ in ds.quads((None, None, None, None)):
         if isinstance(o, rdflib.Literal) and o.datatype is not None and o.value is not None:
-            o = rdflib.Literal(o.value, datatype=o.datatype)
+            value = float(o.value) if o.datatype in _FLOATING else o.value
+            o = rdflib.Literal(value, datatype=o.datatype)
         g.add((s, p, o))
     return g
+
+
+_FLOATING = {rdflib.XSD.double, rdflib.XSD.float}
 
 
 def assert_same_triples(body: bytes, base: str | None = None) -> rdflib.Graph:
     """pyld and rdflib agree on the triples of ``body``; returns the graph."""
     doc = json.loads(body)
-    by_pyld = _normalised(pyld_graph(doc, base))
-    by_rdflib = _normalised(rdflib_graph(body, base))
+    by_pyld = normalised(pyld_graph(doc, base))
+    by_rdflib = normalised(rdflib_graph(body, base))
     assert len(by_pyld) > 0, "the document yields no triples"
     assert len(by_pyld) == len(by_rdflib), f"pyld {len(by_pyld)} triples, rdflib {len(by_rdflib)}"
     assert to_isomorphic(by_pyld) == to_isomorphic(by_rdflib), "pyld and rdflib read different triples"

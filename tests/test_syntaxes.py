@@ -1,0 +1,100 @@
+"""Every RDF syntax of every resource carries the same triples; quads put the controls in a named graph."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import rdflib
+from rdflib.compare import to_isomorphic
+
+from ldf_server.app import create_app
+from tests.support.crawl import every_document
+from tests.support.rdfcheck import normalised, pyld_graph
+from tests.support.seeding import BASE, crowd_dataset, crowd_feed, make_config, seeded_state
+
+SYNTAXES = {
+    "application/n-quads": "nquads",
+    "application/trig": "trig",
+    "text/turtle": "turtle",
+    "application/n-triples": "nt",
+}
+TREE = rdflib.Namespace("https://w3id.org/tree#")
+CONFIGS = {
+    "parking": lambda: make_config(),
+    "crowds": lambda: make_config(datasets=[crowd_dataset()], feeds=[crowd_feed(backfill="3h")]),
+}
+
+
+@pytest.fixture(params=sorted(CONFIGS))
+async def served(request, aiohttp_client, clock):
+    config = CONFIGS[request.param]()
+    state = seeded_state(config, clock)
+    return request.param, await aiohttp_client(create_app(config, state=state, run_feeds=False)), state
+
+
+def parse(body: bytes, fmt: str, base: str) -> rdflib.Dataset:
+    ds = rdflib.Dataset()
+    ds.parse(data=body, format=fmt, publicID=base)
+    return ds
+
+
+async def test_all_syntaxes_carry_the_same_triples(served):
+    ds, client, _ = served
+    docs = await every_document(client, ds)
+    for path, jsonld_body in docs.items():
+        expected = normalised(pyld_graph(json.loads(jsonld_body)))
+        for media, fmt in SYNTAXES.items():
+            resp = await client.get(path, headers={"Accept": media})
+            assert resp.status == 200 and resp.headers["Content-Type"] == media, (path, media)
+            assert resp.headers["Vary"].startswith("Accept")
+            got = normalised(parse(await resp.read(), fmt, str(resp.url)))
+            assert len(got) == len(expected), (path, media, len(got), len(expected))
+            assert to_isomorphic(got) == to_isomorphic(expected), (path, media)
+
+
+async def test_quad_syntaxes_keep_controls_out_of_the_default_graph(served):
+    ds, client, _ = served
+    view = await client.get(f"/{ds}/view", headers={"Accept": "application/trig"})
+    page = f"{BASE}/{ds}/view"
+    data = parse(await view.read(), "trig", page)
+    meta = data.graph(rdflib.URIRef(page + "#metadata"))
+    assert (rdflib.URIRef(page), rdflib.RDF.type, TREE.Node) in meta
+    assert len(list(meta.triples((rdflib.URIRef(page), TREE.relation, None)))) >= 2
+    assert not list(data.default_graph.triples((rdflib.URIRef(page), None, None)))
+    relation = next(meta.objects(rdflib.URIRef(page), TREE.relation))
+    assert (relation, TREE.path, None) in meta, "a relation's own triples belong to the metadata too"
+
+
+async def test_members_stay_in_the_default_graph(served):
+    ds, client, state = served
+    latest_window = state.streams[ds].store.window_starts()[-2]
+    from ldf_server.timeutil import format_instant
+
+    path = f"/{ds}/windows/{format_instant(latest_window)}"
+    resp = await client.get(path, headers={"Accept": "application/n-quads"})
+    page = BASE + path
+    data = parse(await resp.read(), "nquads", page)
+    members = set(data.graph(rdflib.URIRef(page + "#metadata")).objects(None, TREE.member))
+    assert members and len(members) == len(state.streams[ds].store.window(latest_window).members)
+    for member in members:
+        assert list(data.default_graph.triples((member, None, None))), member
+
+
+async def test_immutable_pages_are_encoded_once_per_syntax(served):
+    ds, client, state = served
+    from ldf_server.timeutil import format_instant
+
+    start = state.streams[ds].store.window_starts()[0]
+    path = f"/{ds}/windows/{format_instant(start)}"
+    bodies = {}
+    for media in SYNTAXES:
+        bodies[media] = await (await client.get(path, headers={"Accept": media})).read()
+    misses = state.cache.misses
+    for media in SYNTAXES:
+        again = await client.get(path, headers={"Accept": media})
+        assert await again.read() == bodies[media]
+        assert again.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert state.cache.misses == misses
+    etags = {(await client.get(path, headers={"Accept": m})).headers["ETag"] for m in SYNTAXES}
+    assert len(etags) == len(SYNTAXES), "each representation has its own entity tag"
