@@ -16,6 +16,7 @@ from ldf_server.adapters.registry import create_adapter
 from ldf_server.config import Config
 from ldf_server.fragments.stream import StreamFragments
 from ldf_server.fragments.timeline import Timeline
+from ldf_server.fragments.tpf import TpfSource
 from ldf_server.fragments.urls import Urls
 from ldf_server.http.auth import load_sources
 from ldf_server.http.middleware import problems_and_cors
@@ -47,9 +48,11 @@ def build_state(
                  capacity=s.capacity, lat=s.lat, lon=s.lon)
             for s in source.sites
         )
+    tpf = {ds: TpfSource(urls.tpf(ds), [stream], urls.genid()) for ds, stream in streams.items()}
+    tpf[""] = TpfSource(urls.tpf(), list(streams.values()), urls.genid())
     return ServerState(
         config=config, urls=urls, streams=streams, pollers=pollers, clock=clock,
-        push_sources=load_sources(config.push, env),
+        push_sources=load_sources(config.push, env), tpf=tpf,
     )
 
 

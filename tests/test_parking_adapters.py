@@ -244,7 +244,9 @@ def test_datatank_times_in_either_format_become_utc(text, expected):
     assert (got if isinstance(expected, int) else utc(got)) == expected
 
 
-@pytest.mark.parametrize("text", ["31/02/2019 16:39:00", "2019-12-13T15:34:00", "13-12-2019 16:29", "", None, 1576250940])
+@pytest.mark.parametrize(
+    "text", ["31/02/2019 16:39:00", "2019-12-13T15:34:00", "13-12-2019 16:29", "", None, 1576250940]
+)
 def test_datatank_times_that_cannot_be_placed_are_refused(text):
     with pytest.raises(ValueError):
         datatank_time(text)
@@ -261,7 +263,8 @@ def test_datatank_observation_time_is_the_status_date_across_daylight_saving():
         "P02 Reep": "2019-07-15T10:00:00Z",
     }
     # Not the description's 2016 ISO date, which every record also carries.
-    assert {r["lastModifiedDate"] for r in json.loads(raw("ghent_datatank", "dst.json"))} == {"2016-04-12T12:58:15.673Z"}
+    described = {r["lastModifiedDate"] for r in json.loads(raw("ghent_datatank", "dst.json"))}
+    assert described == {"2016-04-12T12:58:15.673Z"}
     assert min(m.time for m in batch.members) > datatank_time("2016-04-12T12:58:15.673Z")
 
 
@@ -335,9 +338,16 @@ def test_problems_say_what_was_wrong():
 
 
 def test_a_negative_capacity_is_unreadable():
-    doc = b'<bezettingparkings><parking capaciteit="-5" vrij="0">P X</parking><parking capaciteit="5" vrij="1">P Y</parking></bezettingparkings>'
+    doc = (
+        b'<bezettingparkings><parking capaciteit="-5" vrij="0">P X</parking>'
+        b'<parking capaciteit="5" vrij="1">P Y</parking></bezettingparkings>'
+    )
     batch = parse_kortrijk(doc, POLL_MS, city="kortrijk", site_iris={})
     assert [s.label for s in batch.sites] == ["P Y"] and "capaciteit is below 0" in batch.problems[0]
+    parkings = json.loads(raw("ixor_parkings", "t1.json"))["parkings"]
+    parkings[0]["totalCapacity"] = -600
+    batch = parse_ixor(json.dumps({"parkings": parkings}).encode(), POLL_MS, city="leuven", site_iris={})
+    assert len(batch.members) == len(parkings) - 1 and "totalCapacity is below 0" in batch.problems[0]
 
 
 # -- garbage -------------------------------------------------------------------------

@@ -157,6 +157,10 @@ def make_poller(case: Case, base: str, clock: FakeClock, **feed: object) -> tupl
     return Poller(create_adapter(config.feeds[0]), store, clock=clock, sleep=sleep), store, delays
 
 
+def base_url(server) -> str:  # type: ignore[no-untyped-def]
+    return str(server.make_url("")).rstrip("/")
+
+
 def stored(store: DatasetStore) -> set[tuple[str, int, int]]:
     return {(store.sites[m.site].label, m.time, m.values["vacantSpaces"]) for m in store.members_between(0, MAX_MS)}
 
@@ -179,7 +183,7 @@ async def test_the_store_holds_exactly_the_good_payloads_served_so_far(case, aio
     upstream.queues.update(case.paths() if case.paths else {})
     server = await aiohttp_server(upstream.app())
     clock = FakeClock(case.start)
-    poller, store, delays = make_poller(case, str(server.make_url("")).rstrip("/"), clock)
+    poller, store, delays = make_poller(case, base_url(server), clock)
 
     expected: set[tuple[str, int, int]] = set()
     async with aiohttp.ClientSession() as session:
@@ -220,7 +224,7 @@ async def test_datex2_fetches_the_table_once_then_at_most_every_table_refresh(ai
     upstream.queues["/feed"] = [status] * 7
     server = await aiohttp_server(upstream.app())
     clock = FakeClock("2017-11-08T06:05:00Z")
-    poller, store, _ = make_poller(case, str(server.make_url("")).rstrip("/"), clock, retries=0)
+    poller, store, _ = make_poller(case, base_url(server), clock, retries=0)
     poller.adapter.clock = clock  # type: ignore[attr-defined]  # the table's refresh follows the test's time
 
     def capacity() -> int | None:
@@ -264,7 +268,8 @@ async def test_datex2_status_failure_names_the_status_document(aiohttp_server):
     upstream.queues["/table"] = [raw("ghent_datex2", "table.xml")]
     upstream.queues["/feed"] = [503]
     server = await aiohttp_server(upstream.app())
-    poller, store, _ = make_poller(case, str(server.make_url("")).rstrip("/"), FakeClock("2017-11-08T06:05:00Z"), retries=0)
+    clock = FakeClock("2017-11-08T06:05:00Z")
+    poller, store, _ = make_poller(case, base_url(server), clock, retries=0)
     async with aiohttp.ClientSession() as session:
         assert await poller.poll_once(session) is None
     assert poller.status.last_error == "FeedError: parking status: HTTP 503 from upstream"
@@ -275,18 +280,21 @@ def ixor_case() -> Case:
     return CASES[-1]
 
 
-@pytest.mark.parametrize("unset", [USER_ENV, PASSWORD_ENV])
+@pytest.mark.parametrize(("unset", "empty"), [(USER_ENV, False), (PASSWORD_ENV, False), (PASSWORD_ENV, True)])
 async def test_ixor_missing_credentials_fail_the_poll_without_revealing_the_password(
-    unset, aiohttp_server, monkeypatch, caplog
+    unset, empty, aiohttp_server, monkeypatch, caplog
 ):
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv(USER_ENV, USER)
     monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
-    monkeypatch.delenv(unset)
+    if empty:  # an empty password is as unusable as none (HttpAdapter would send it)
+        monkeypatch.setenv(unset, "")
+    else:
+        monkeypatch.delenv(unset)
     upstream = Upstream("application/json", basic(USER, PASSWORD))
     upstream.queues["/feed"] = [raw("ixor_parkings", "t1.json")]
     server = await aiohttp_server(upstream.app())
-    poller, store, _ = make_poller(ixor_case(), str(server.make_url("")).rstrip("/"), FakeClock("2026-03-31T12:00:00Z"))
+    poller, store, _ = make_poller(ixor_case(), base_url(server), FakeClock("2026-03-31T12:00:00Z"))
     async with aiohttp.ClientSession() as session:
         assert await poller.poll_once(session) is None
     error = poller.status.last_error
@@ -307,7 +315,8 @@ async def test_ixor_wrong_credentials_are_refused_by_the_upstream_and_not_reveal
     upstream = Upstream("application/json", basic(USER, PASSWORD))
     upstream.queues["/feed"] = [raw("ixor_parkings", "t1.json")]
     server = await aiohttp_server(upstream.app())
-    poller, store, _ = make_poller(ixor_case(), str(server.make_url("")).rstrip("/"), FakeClock("2026-03-31T12:00:00Z"), retries=0)
+    clock = FakeClock("2026-03-31T12:00:00Z")
+    poller, store, _ = make_poller(ixor_case(), base_url(server), clock, retries=0)
     async with aiohttp.ClientSession() as session:
         assert await poller.poll_once(session) is None
         assert poller.status.last_error == "FeedError: HTTP 401 from upstream"

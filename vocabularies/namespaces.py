@@ -31,3 +31,5 @@ LICENCES = {"cc0": LICENCE_CC0, "modellicentie-gratis-hergebruik": LICENCE_FREE_
 # Specifications a served interface conforms to (dct:conformsTo).
 SPEC_LDES = "https://w3id.org/ldes/specification"
 SPEC_TREE = "https://w3id.org/tree/specification"
+VOID = "http://rdfs.org/ns/void#"
+SPEC_TPF = "http://www.hydra-cg.com/spec/latest/triple-pattern-fragments/"

@@ -23,7 +23,7 @@ COORDINATE_DECIMALS = 7
 
 def read_time(fetched_at: int) -> int:
     """A member's time: when we read the source, to the second."""
-    return fetched_at
+    return fetched_at - fetched_at % 1000
 
 
 def registry_id(value: str | None) -> str | None:

@@ -25,7 +25,7 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, ClassVar
+from typing import Callable, ClassVar
 
 import aiohttp
 from pydantic import Field
@@ -199,8 +199,8 @@ def _status_member(record: ET.Element, sites: dict[str, Site], published: str | 
     if observed.tzinfo is None:
         raise ValueError(f"time without an offset: {stated.strip()!r}")
     opening = _OPENING.get((record.findtext(f"{NS}parkingSiteOpeningStatus") or "").strip(), "unknown")
-    status: Any = (record.findtext(f"{NS}parkingSiteStatus") or "").strip()
-    status = _SITE_STATUS.get(status, status)
+    given = (record.findtext(f"{NS}parkingSiteStatus") or "").strip()
+    status = _SITE_STATUS.get(given, given)
     if status not in PARKING_STATUSES:
         status = parking_status(vacant, site.capacity, opening != "closed")
     return parking_member(site.key, to_ms(observed), vacant, status=status, opening=opening)

@@ -76,7 +76,7 @@ def _record(
     if updated.tzinfo is None:
         raise ValueError("lastupdate has no offset")
     lat, lon = _position(record, fields)
-    is_open = bool(fields.get("isopennow", 1)) and not bool(fields.get("temporaryclosed", 0))
+    is_open = _flag(fields.get("isopennow", 1), "isopennow") and not _flag(fields.get("temporaryclosed", 0), "temporaryclosed")
     site = Site(
         key=f"{city}/{slug(name)}",
         label=name,
@@ -95,6 +95,15 @@ def _record(
         opening="open" if is_open else "closed",
     )
     return site, member
+
+
+def _flag(value: Any, field: str) -> bool:
+    """The portal's 0/1 booleans (sometimes strings): ``bool("0")`` would be True."""
+    if value in (0, 1, True, False):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("0", "1", "true", "false"):
+        return value.strip().lower() in ("1", "true")
+    raise ValueError(f"{field} is not 0 or 1: {value!r}")
 
 
 def _int(value: Any, field: str) -> int:

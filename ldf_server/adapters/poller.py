@@ -111,7 +111,7 @@ class Poller:
                 self.status.last_error = error
                 log.warning("feed %s: attempt %d/%d failed: %s", feed.id, attempt + 1, feed.retries + 1, error)
                 if attempt < feed.retries:
-                    # Exponential backoff with full jitter, never longer than the interval.
+                    # Exponential backoff with jitter (50–100 % of the step), never longer than the interval.
                     await self.sleep(min(feed.interval, feed.backoff * 2**attempt) * random.uniform(0.5, 1.0))
                 continue
             except Exception:  # an adapter bug must not kill the poller

@@ -33,8 +33,10 @@ def site_node(urls: Urls, ds: str, pilot: Pilot, site: Site) -> dict[str, Any]:
     if site.capacity is not None:
         node["totalSpaces"] = site.capacity
     if site.lat is not None and site.lon is not None:
-        node["lat"] = site.lat
-        node["long"] = site.lon
+        # 7 decimals (about 1 cm): more digits than a double prints identically everywhere
+        # make JSON-LD processors disagree on the literal.
+        node["lat"] = round(site.lat, 7)
+        node["long"] = round(site.lon, 7)
     node.update(site.properties)
     return node
 

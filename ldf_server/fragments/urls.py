@@ -45,6 +45,13 @@ class Urls:
     def site(self, ds: str, key: str) -> str:
         return f"{self.base}/{ds}/sites/{key}"
 
+    def tpf(self, ds: str | None = None) -> str:
+        """The Triple Pattern Fragments interface of one dataset, or of all together."""
+        return f"{self.base}/{ds}/tpf" if ds else f"{self.base}/tpf"
+
+    def genid(self) -> str:
+        return f"{self.base}/.well-known/genid/"
+
     def member(self, ds: str, site_key: str, series: str, time_ms: int) -> str:
         middle = f"{site_key}/{series}" if series else site_key
         return f"{self.base}/{ds}/members/{middle}/{format_instant(time_ms)}"

@@ -12,6 +12,7 @@ from aiohttp import web
 from ldf_server.adapters.poller import Poller
 from ldf_server.config import Config
 from ldf_server.fragments.stream import StreamFragments
+from ldf_server.fragments.tpf import TpfSource
 from ldf_server.fragments.urls import Urls
 from ldf_server.http.auth import PushSource
 from ldf_server.http.representations import RepresentationCache
@@ -27,6 +28,7 @@ class ServerState:
     streams: dict[str, StreamFragments]
     pollers: list[Poller] = field(default_factory=list)
     push_sources: dict[str, PushSource] = field(default_factory=dict)
+    tpf: dict[str, TpfSource] = field(default_factory=dict)  # dataset id → interface; "" → all datasets
     cache: RepresentationCache = field(default_factory=RepresentationCache)
     clock: Callable[[], float] = time.time
     ready: bool = False

@@ -69,17 +69,17 @@ def encode(media_type: str, doc: dict[str, Any], page_iri: str, meta_subjects: I
     if media_type == TRIG:
         ds = rdflib.Dataset()
         ds.parse(data=nquads, format="nquads")
-        _bind(ds)
+        bind_prefixes(ds)
         return ds.serialize(format="trig").encode("utf-8")
     if media_type == TURTLE:
         g = rdflib.Graph()
         g.parse(data=nquads, format="nt")
-        _bind(g)
+        bind_prefixes(g)
         return g.serialize(format="turtle").encode("utf-8")
     raise ValueError(f"no serialiser for {media_type}")
 
 
-def _bind(graph: rdflib.Graph) -> None:
+def bind_prefixes(graph: rdflib.Graph) -> None:
     for prefix, value in context().items():
         if isinstance(value, str) and value.endswith(("#", "/")) and ":" in value and not prefix.startswith("@"):
             graph.bind(prefix, value, override=True)

@@ -114,7 +114,8 @@ def datatank(payload: bytes) -> Expected:
     exp = Expected()
     for record in json.loads(payload):
         status = record["parkingStatus"]
-        vacant, capacity, stated = status.get("availableCapacity"), status.get("totalCapacity"), status["lastModifiedDate"]
+        vacant, capacity = status.get("availableCapacity"), status.get("totalCapacity")
+        stated = status["lastModifiedDate"]
         try:
             when = datatank_local(stated) if "/" in stated else _aware_ms(stated)
         except ValueError:
