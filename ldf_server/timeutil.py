@@ -1,5 +1,7 @@
 """Instants as integer milliseconds since the epoch, always written in UTC with ``Z``.
 
+Parsing and formatting are memoised: page URLs repeat, and these are on the hot path.
+
 Local times without an offset are the classic source of daylight-saving bugs in page
 names, so every instant that crosses a boundary (feeds, URLs, documents) is normalised
 here and nowhere else.
@@ -10,6 +12,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 from email.utils import format_datetime
+from functools import lru_cache
 
 MS_PER_S = 1000
 MIN_MS = 0  # 1970-01-01: earlier instants are never valid observation times
@@ -25,6 +28,7 @@ class InstantError(ValueError):
     """A string that is not an ISO 8601 instant with a time zone."""
 
 
+@lru_cache(maxsize=4096)
 def parse_instant(text: str) -> int:
     """Parse an ISO 8601 date-time *with an offset* into epoch milliseconds."""
     text = text.strip()
@@ -55,6 +59,7 @@ def from_ms(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
 
 
+@lru_cache(maxsize=4096)
 def format_instant(ms: int) -> str:
     """Canonical UTC form: ``2024-03-31T01:30:00Z``, with milliseconds only when present."""
     dt = from_ms(ms - ms % 1000)

@@ -11,7 +11,7 @@ from ldf_server.records import parking_member
 from ldf_server.timeutil import parse_instant
 from ldf_server.vocabularies import LICENCES
 from tests.support.clock import FakeClock
-from tests.support.seeding import BASE, make_config, parking_dataset, seeded_state, simulator_feed
+from tests.support.seeding import BASE, make_config, seeded_state
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 LDES_CLIENT_ACCEPT = "application/n-quads, application/trig;q=0.95, application/ld+json;q=0.9, application/n-triples;q=0.8, text/turtle;q=0.6"

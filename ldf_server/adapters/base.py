@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import os
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar, Iterator, Mapping
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field
@@ -73,21 +74,42 @@ class HttpAdapter(Adapter):
     async def fetch(self, session: aiohttp.ClientSession) -> bytes:
         opts = self.options
         assert isinstance(opts, HttpOptions)
-        auth = None
+        headers = {"Accept": self.accept}
         if opts.username_env:
-            user = os.environ.get(opts.username_env)
-            password = os.environ.get(opts.password_env or "", "")
-            if user is None:
-                raise FeedError(f"environment variable {opts.username_env} is not set")
-            auth = aiohttp.BasicAuth(user, password)
-        timeout = aiohttp.ClientTimeout(total=self.feed.timeout)
-        try:
-            async with session.get(opts.url, auth=auth, timeout=timeout, headers={"Accept": self.accept}) as resp:
-                if resp.status != 200:
-                    raise FeedError(f"HTTP {resp.status} from upstream")
-                body = await resp.content.read(MAX_PAYLOAD_BYTES + 1)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise FeedError(f"{type(exc).__name__}: {exc}".rstrip(": ")) from exc
-        if len(body) > MAX_PAYLOAD_BYTES:
-            raise FeedError(f"payload larger than {MAX_PAYLOAD_BYTES} bytes")
-        return body
+            headers["Authorization"] = basic_auth(opts.username_env, opts.password_env)
+        return await http_get(session, opts.url, timeout=self.feed.timeout, headers=headers)
+
+
+def basic_auth(username_env: str, password_env: str | None) -> str:
+    """An HTTP Basic ``Authorization`` value from two environment variables (never logged)."""
+    user = os.environ.get(username_env)
+    if not user:
+        raise FeedError(f"environment variable {username_env} is not set")
+    password = os.environ.get(password_env or "", "")
+    if password_env and not password:
+        raise FeedError(f"environment variable {password_env} is not set")
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+
+async def http_get(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    timeout: float,
+    headers: Mapping[str, str] | None = None,
+) -> bytes:
+    """The body of a 200 response to one GET, at most MAX_PAYLOAD_BYTES.
+
+    Every failure is a :class:`FeedError` whose message holds no header value (headers may
+    carry credentials).
+    """
+    try:
+        async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout), headers=dict(headers or {})) as resp:
+            if resp.status != 200:
+                raise FeedError(f"HTTP {resp.status} from upstream")
+            body = await resp.content.read(MAX_PAYLOAD_BYTES + 1)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise FeedError(f"{type(exc).__name__}: {exc}".rstrip(": ")) from exc
+    if len(body) > MAX_PAYLOAD_BYTES:
+        raise FeedError(f"payload larger than {MAX_PAYLOAD_BYTES} bytes")
+    return body

@@ -7,6 +7,8 @@ them here, to the same keys and IRIs: a building known to the building registry 
 
 from __future__ import annotations
 
+from ldf_server.adapters.common import poll_time
+
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,7 +25,7 @@ COORDINATE_DECIMALS = 7
 
 def read_time(fetched_at: int) -> int:
     """A member's time: when we read the source, to the second."""
-    return fetched_at - fetched_at % 1000
+    return poll_time(fetched_at)
 
 
 def registry_id(value: str | None) -> str | None:

@@ -19,10 +19,9 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Annotated, Any
 
-import aiohttp
 from pydantic import Field
 
-from ldf_server.adapters.base import MAX_PAYLOAD_BYTES, FeedError, PayloadError
+from ldf_server.adapters.base import PayloadError
 
 # A city as the first segment of a site key ("gent/p07-sint-michiels").
 City = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
@@ -117,30 +116,3 @@ def ghent_site_iri(name: str, site_iris: dict[str, str]) -> str | None:
         if key in site_iris:
             return site_iris[key]
     return GHENT_PARKING_IRI.format(number)
-
-
-async def http_get(
-    session: aiohttp.ClientSession,
-    url: str,
-    *,
-    timeout: float,
-    accept: str,
-    authorization: str | None = None,
-) -> bytes:
-    """The body of a 200 response to a GET, read as :meth:`HttpAdapter.fetch` reads it.
-
-    For adapters that cannot use that method as is (several URLs, their own credentials).
-    """
-    headers = {"Accept": accept}
-    if authorization is not None:
-        headers["Authorization"] = authorization
-    try:
-        async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout), headers=headers) as resp:
-            if resp.status != 200:
-                raise FeedError(f"HTTP {resp.status} from upstream")
-            body = await resp.content.read(MAX_PAYLOAD_BYTES + 1)
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise FeedError(f"{type(exc).__name__}: {exc}".rstrip(": ")) from exc
-    if len(body) > MAX_PAYLOAD_BYTES:
-        raise FeedError(f"payload larger than {MAX_PAYLOAD_BYTES} bytes")
-    return body

@@ -30,8 +30,8 @@ from typing import Callable, ClassVar
 import aiohttp
 from pydantic import Field
 
-from ldf_server.adapters.base import Adapter, AdapterOptions, FeedError, PayloadError
-from ldf_server.adapters.common import City, coordinate, ghent_site_iri, http_get, parse_xml, text_number
+from ldf_server.adapters.base import Adapter, AdapterOptions, FeedError, PayloadError, http_get
+from ldf_server.adapters.common import City, coordinate, ghent_site_iri, parse_xml, text_number
 from ldf_server.adapters.text import slug
 from ldf_server.config import Duration
 from ldf_server.records import PARKING_STATUSES, Batch, Member, Site, parking_member, parking_status
@@ -79,7 +79,7 @@ class GhentDatex2(Adapter):
         if self._table is None or self._table_tried is None or now - self._table_tried >= opts.table_refresh:
             self._table_tried = now
             try:
-                table = await http_get(session, opts.table_url, timeout=self.feed.timeout, accept=ACCEPT)
+                table = await http_get(session, opts.table_url, timeout=self.feed.timeout, headers={"Accept": ACCEPT})
                 parse_table(table, city=opts.city, site_iris=opts.site_iris)
             except (FeedError, PayloadError) as exc:
                 if self._table is None:
@@ -88,7 +88,7 @@ class GhentDatex2(Adapter):
             else:
                 self._table = table
         try:
-            status = await http_get(session, opts.status_url, timeout=self.feed.timeout, accept=ACCEPT)
+            status = await http_get(session, opts.status_url, timeout=self.feed.timeout, headers={"Accept": ACCEPT})
         except FeedError as exc:
             raise FeedError(f"parking status: {exc}") from exc
         return Datex2Payload(self._table, status)

@@ -21,8 +21,8 @@ from typing import Any, ClassVar
 import aiohttp
 import orjson
 
-from ldf_server.adapters.base import AdapterOptions, FeedError, HttpAdapter, HttpOptions, PayloadError
-from ldf_server.adapters.common import City, EnvName, coordinate, http_get, poll_time, whole_number
+from ldf_server.adapters.base import AdapterOptions, FeedError, HttpAdapter, HttpOptions, PayloadError, http_get
+from ldf_server.adapters.common import City, EnvName, coordinate, poll_time, whole_number
 from ldf_server.adapters.text import slug
 from ldf_server.records import Batch, Member, Site, parking_member, parking_status
 
@@ -42,9 +42,8 @@ class IxorParkings(HttpAdapter):
     async def fetch(self, session: aiohttp.ClientSession) -> bytes:
         opts = self.options
         assert isinstance(opts, IxorOptions)
-        return await http_get(
-            session, opts.url, timeout=self.feed.timeout, accept=self.accept, authorization=basic_auth(opts)
-        )
+        headers = {"Accept": self.accept, "Authorization": basic_auth(opts)}
+        return await http_get(session, opts.url, timeout=self.feed.timeout, headers=headers)
 
     def parse(self, payload: bytes, fetched_at: int) -> Batch:
         opts = self.options

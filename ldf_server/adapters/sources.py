@@ -8,35 +8,12 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import ClassVar, Mapping
+from typing import ClassVar
 
 import aiohttp
 from pydantic import Field, model_validator
 
-from ldf_server.adapters.base import MAX_PAYLOAD_BYTES, Adapter, AdapterOptions, FeedError
-
-
-async def http_get(
-    session: aiohttp.ClientSession,
-    url: str,
-    *,
-    timeout: float,
-    headers: Mapping[str, str] | None = None,
-    auth: aiohttp.BasicAuth | None = None,
-) -> bytes:
-    """The body of one GET; every failure is a :class:`FeedError` whose message holds no header value."""
-    try:
-        async with session.get(
-            url, auth=auth, timeout=aiohttp.ClientTimeout(total=timeout), headers=dict(headers or {})
-        ) as resp:
-            if resp.status != 200:
-                raise FeedError(f"HTTP {resp.status} from upstream")
-            body = await resp.content.read(MAX_PAYLOAD_BYTES + 1)
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise FeedError(f"{type(exc).__name__}: {exc}".rstrip(": ")) from exc
-    if len(body) > MAX_PAYLOAD_BYTES:
-        raise FeedError(f"payload larger than {MAX_PAYLOAD_BYTES} bytes")
-    return body
+from ldf_server.adapters.base import MAX_PAYLOAD_BYTES, Adapter, AdapterOptions, FeedError, http_get
 
 
 def read_file(name: str) -> bytes:

@@ -18,7 +18,7 @@ import orjson
 from pydantic import Field
 
 from ldf_server.adapters.base import Adapter, AdapterOptions, FeedError, PayloadError
-from ldf_server.adapters.sources import http_get
+from ldf_server.adapters.base import http_get
 from ldf_server.records import Batch, Member, Site, count_member
 from ldf_server.timeutil import to_ms
 
