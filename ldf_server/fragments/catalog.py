@@ -1,17 +1,26 @@
-"""The DCAT catalog at ``/``: every dataset, its licence and where to get it."""
+"""The DCAT-AP catalog at ``/``: every dataset with what a regional open-data portal harvests.
+
+Titles and descriptions in Dutch and English, publisher, licence, themes, spatial coverage
+(a bounding box derived from the sites), temporal coverage (from the oldest retained
+member), update frequency, and distributions served by ``dcat:DataService``s that say
+which specification they implement (LDES, TPF).
+"""
 
 from __future__ import annotations
 
 from typing import Any, Iterable
 
-from ldf_server.config import CatalogConfig
+from ldf_server.config import CatalogConfig, Publisher
 from ldf_server.fragments.fragment import Fragment
 from ldf_server.fragments.stream import StreamFragments
 from ldf_server.fragments.urls import Urls
 from ldf_server.timeutil import format_instant
-from ldf_server.vocabularies import SPEC_LDES
+from ldf_server.vocabularies import EU_DATA_THEME, EU_FREQUENCY, SPEC_LDES, SPEC_TPF
 
 JSONLD_MEDIA_TYPE = "https://www.iana.org/assignments/media-types/application/ld+json"
+# What each pilot is about (EU data themes) and how often it changes (EU frequencies).
+THEMES = {"parking": ["TRAN"], "crowdedness": ["TRAN", "SOCI"], "accessibility": ["SOCI", "GOVE"]}
+FREQUENCY = {"parking": "CONT", "crowdedness": "CONT", "accessibility": "IRREG"}
 
 
 def catalog(config: CatalogConfig, urls: Urls, streams: Iterable[StreamFragments]) -> Fragment:
@@ -21,53 +30,93 @@ def catalog(config: CatalogConfig, urls: Urls, streams: Iterable[StreamFragments
         "@type": "Catalog",
         "title": dict(config.title),
         "description": dict(config.description),
-        "dataset": [_dataset(urls, s) for s in streams],
+        "dataset": [_dataset(urls, s, config.publisher) for s in streams],
+        "service": [
+            {
+                "@id": f"{urls.tpf()}#service",
+                "@type": "DataService",
+                "title": {"en": "Triple Pattern Fragments over all datasets", "nl": "Triple Pattern Fragments over alle datasets"},
+                "endpointURL": urls.tpf(),
+                "conformsTo": SPEC_TPF,
+                "servesDataset": [urls.dataset(s.ds) for s in streams],
+            }
+        ],
     }
     if config.publisher:
-        doc["publisher"] = {"@id": config.publisher.iri, "name": config.publisher.name}
+        doc["publisher"] = _agent(config.publisher)
     modified = max((s.store.modified for s in streams), default=0.0)
     return Fragment(doc, immutable=False, modified=modified)
 
 
-def _dataset(urls: Urls, fragments: StreamFragments) -> dict[str, Any]:
-    cfg, ds = fragments.config, fragments.ds
+def _agent(publisher: Publisher) -> dict[str, Any]:
+    return {"@id": publisher.iri, "@type": "Agent", "name": publisher.name}
+
+
+def _dataset(urls: Urls, fragments: StreamFragments, default_publisher: Publisher | None) -> dict[str, Any]:
+    cfg, ds, store = fragments.config, fragments.ds, fragments.store
     dataset_iri = urls.dataset(ds)
+    licence = cfg.licence_iri
     node: dict[str, Any] = {
         "@id": dataset_iri,
         "@type": "Dataset",
         "title": dict(cfg.title),
         "description": dict(cfg.description),
-        "license": cfg.licence_iri,
-        "modified": format_instant(int(fragments.store.modified * 1000)),
+        "license": licence,
+        "modified": format_instant(int(store.modified * 1000)),
+        "theme": [EU_DATA_THEME + t for t in THEMES[cfg.pilot]],
+        "accrualPeriodicity": EU_FREQUENCY + FREQUENCY[cfg.pilot],
         "distribution": [
-            {
-                "@id": f"{urls.stream(ds)}#ldes",
-                "@type": "Distribution",
-                "title": {"en": "Linked Data Event Stream (full history, time-fragmented)", "nl": "Linked Data Event Stream (volledige historiek, per tijdvenster)"},
-                "accessURL": urls.stream(ds),
-                "mediaType": JSONLD_MEDIA_TYPE,
-                "license": cfg.licence_iri,
-                "accessService": {
-                    "@id": f"{urls.stream(ds)}#service",
-                    "@type": "DataService",
-                    "title": {"en": f"LDES of {cfg.title.get('en') or next(iter(cfg.title.values()))}"},
-                    "endpointURL": urls.stream(ds),
-                    "conformsTo": SPEC_LDES,
-                    "servesDataset": dataset_iri,
-                },
-            },
-            {
-                "@id": f"{urls.latest(ds)}#distribution",
-                "@type": "Distribution",
-                "title": {"en": "Latest state of every site", "nl": "Laatste toestand van elke site"},
-                "accessURL": urls.latest(ds),
-                "mediaType": JSONLD_MEDIA_TYPE,
-                "license": cfg.licence_iri,
-            },
+            _distribution(f"{urls.stream(ds)}#ldes", urls.stream(ds), licence,
+                          {"en": "Linked Data Event Stream (full history, time-fragmented)",
+                           "nl": "Linked Data Event Stream (volledige historiek, per tijdvenster)"},
+                          service=_service(f"{urls.stream(ds)}#service", urls.stream(ds), SPEC_LDES, dataset_iri,
+                                           {"en": "Linked Data Event Stream", "nl": "Linked Data Event Stream"})),
+            _distribution(f"{urls.latest(ds)}#distribution", urls.latest(ds), licence,
+                          {"en": "Latest state of every site", "nl": "Laatste toestand van elke site"}),
+            _distribution(f"{urls.tpf(ds)}#distribution", urls.tpf(ds), licence,
+                          {"en": "Triple Pattern Fragments of the current state", "nl": "Triple Pattern Fragments van de huidige toestand"},
+                          service=_service(f"{urls.tpf(ds)}#service", urls.tpf(ds), SPEC_TPF, dataset_iri,
+                                           {"en": "Triple Pattern Fragments", "nl": "Triple Pattern Fragments"})),
         ],
     }
+    publisher = cfg.publisher or default_publisher
+    if publisher:
+        node["publisher"] = _agent(publisher)
     if cfg.keywords:
         node["keyword"] = {lang: list(words) for lang, words in cfg.keywords.items()}
-    if cfg.publisher:
-        node["publisher"] = {"@id": cfg.publisher.iri, "name": cfg.publisher.name}
+    bbox = _bounding_box(fragments)
+    if bbox:
+        node["spatial"] = {"@id": f"{urls.stream(ds)}#spatial", "@type": "Location", "bbox": bbox}
+    first = store.first_start()
+    if first is not None:
+        node["temporal"] = {"@id": f"{urls.stream(ds)}#temporal", "@type": "PeriodOfTime", "startDate": format_instant(first)}
     return node
+
+
+def _distribution(iri: str, access: str, licence: str, title: dict[str, str], *, service: dict[str, Any] | None = None) -> dict[str, Any]:
+    node: dict[str, Any] = {
+        "@id": iri,
+        "@type": "Distribution",
+        "title": title,
+        "accessURL": access,
+        "mediaType": JSONLD_MEDIA_TYPE,
+        "license": licence,
+    }
+    if service:
+        node["accessService"] = service
+    return node
+
+
+def _service(iri: str, endpoint: str, spec: str, dataset: str, title: dict[str, str]) -> dict[str, Any]:
+    return {"@id": iri, "@type": "DataService", "title": title, "endpointURL": endpoint, "conformsTo": spec, "servesDataset": dataset}
+
+
+def _bounding_box(fragments: StreamFragments) -> str | None:
+    """WKT polygon around every site with a position (longitude first, as WKT wants)."""
+    points = [(s.lon, s.lat) for s in fragments.store.sites.values() if s.lat is not None and s.lon is not None]
+    if not points:
+        return None
+    west, east = min(p[0] for p in points), max(p[0] for p in points)
+    south, north = min(p[1] for p in points), max(p[1] for p in points)
+    w, e, s, n = (f"{v:.5f}" for v in (west, east, south, north))
+    return f"POLYGON(({w} {s}, {e} {s}, {e} {n}, {w} {n}, {w} {s}))"
