@@ -106,3 +106,15 @@ def test_help_explains_every_option():
         assert option in text
     for action in parser()._actions:
         assert action.help, f"{action.option_strings} has no help"
+
+
+def test_flanders_config_is_valid_and_holds_no_secrets():
+    text = (ROOT / "config" / "flanders.toml").read_text()
+    config = load_config(ROOT / "config" / "flanders.toml", env={})
+    assert {d.pilot for d in config.datasets} == {"parking", "crowdedness", "accessibility"}
+    adapters = {f.adapter for f in config.feeds}
+    assert {"ghent-datex2", "ghent-ods-park-and-ride", "kortrijk-parko", "ixor-parkings", "telraam-traffic", "accessibility-csv"} <= adapters
+    for feed in config.feeds:
+        for key in feed.options:
+            assert not any(word in key for word in ("password", "secret", "key", "token")) or key.endswith("_env"), key
+    assert "password =" not in text and "key =" not in text.replace("key_env =", "")

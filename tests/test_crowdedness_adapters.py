@@ -359,3 +359,41 @@ async def test_a_broken_upstream_never_stops_the_feed(aiohttp_server, monkeypatc
         assert await poller.poll_once(session) is None
         assert poller.status.last_error == f"FeedError: environment variable {KEY_ENV} is not set"
     assert upstream.keys.count(None) == 0  # never asked Telraam without the key
+
+
+async def test_real_api_mode_posts_a_segment_and_time_range(aiohttp_server):
+    """With `segment` set, the adapter asks the way the real Telraam API wants: a POST."""
+    from aiohttp import web as _web
+
+    from ldf_server.adapters.registry import create_adapter as _create
+    from ldf_server.config import FeedConfig as _Feed
+
+    seen = []
+
+    async def report(request):
+        seen.append((request.method, await request.json(), request.headers.get("X-Api-Key")))
+        return _web.json_response({"report": []})
+
+    app = _web.Application()
+    app.router.add_post("/v1/reports/traffic", report)
+    server = await aiohttp_server(app)
+    import os as _os
+
+    _os.environ["TEST_TELRAAM_KEY"] = "k-123"
+    try:
+        adapter = _create(_Feed(id="t", adapter="telraam-traffic", dataset="traffic", options={
+            "url": str(server.make_url("/v1/reports/traffic")), "segment": 348917, "lookback": "3h", "api_key_env": "TEST_TELRAAM_KEY"}))
+        import aiohttp as _aiohttp
+
+        async with _aiohttp.ClientSession() as session:
+            await adapter.fetch(session)
+    finally:
+        del _os.environ["TEST_TELRAAM_KEY"]
+    [(method, body, key)] = seen
+    assert method == "POST" and key == "k-123"
+    assert body["id"] == "348917" and body["level"] == "segments" and body["format"] == "per-hour"
+    from datetime import datetime as _dt
+
+    start = _dt.strptime(body["time_start"], "%Y-%m-%d %H:%M:%SZ")
+    end = _dt.strptime(body["time_end"], "%Y-%m-%d %H:%M:%SZ")
+    assert (end - start).total_seconds() == 3 * 3600

@@ -97,14 +97,18 @@ async def http_get(
     *,
     timeout: float,
     headers: Mapping[str, str] | None = None,
+    json_body: Any = None,
 ) -> bytes:
-    """The body of a 200 response to one GET, at most MAX_PAYLOAD_BYTES.
+    """The body of a 200 response to one GET (or a POST of ``json_body``), at most MAX_PAYLOAD_BYTES.
 
     Every failure is a :class:`FeedError` whose message holds no header value (headers may
     carry credentials).
     """
+    method = "GET" if json_body is None else "POST"
     try:
-        async with session.get(url, timeout=aiohttp.ClientTimeout(total=timeout), headers=dict(headers or {})) as resp:
+        async with session.request(
+            method, url, timeout=aiohttp.ClientTimeout(total=timeout), headers=dict(headers or {}), json=json_body
+        ) as resp:
             if resp.status != 200:
                 raise FeedError(f"HTTP {resp.status} from upstream")
             body = await resp.content.read(MAX_PAYLOAD_BYTES + 1)

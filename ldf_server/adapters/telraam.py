@@ -10,6 +10,7 @@ that was down (uptime 0, counts 0) is information too.
 from __future__ import annotations
 
 import os
+import time
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -17,8 +18,8 @@ import aiohttp
 import orjson
 from pydantic import Field
 
-from ldf_server.adapters.base import Adapter, AdapterOptions, FeedError, PayloadError
-from ldf_server.adapters.base import http_get
+from ldf_server.adapters.base import Adapter, AdapterOptions, FeedError, PayloadError, http_get
+from ldf_server.config import Duration
 from ldf_server.records import Batch, Member, Site, count_member
 from ldf_server.timeutil import to_ms
 
@@ -38,6 +39,11 @@ class TelraamOptions(AdapterOptions):
     min_uptime: float = Field(default=0.5, ge=0, le=1)
     # Segment id → label (e.g. the street name); others are labelled "Telraam segment <id>".
     segments: dict[int, str] = {}
+    # The real API wants a POST naming one segment and a time range: set `segment` to ask for
+    # the last `lookback` of hourly counts; without it the URL is fetched with a plain GET
+    # (a proxy or a recorded report).
+    segment: int | None = None
+    lookback: Duration = Field(default=6 * 3600.0, ge=3600)
 
 
 class TelraamTraffic(Adapter):
@@ -53,7 +59,17 @@ class TelraamTraffic(Adapter):
             if not key:
                 raise FeedError(f"environment variable {opts.api_key_env} is not set")
             headers["X-Api-Key"] = key
-        return await http_get(session, opts.url, timeout=self.feed.timeout, headers=headers)
+        body = None
+        if opts.segment is not None:
+            now = time.time()
+            body = {
+                "level": "segments",
+                "format": "per-hour",
+                "id": str(opts.segment),
+                "time_start": time.strftime("%Y-%m-%d %H:00:00Z", time.gmtime(now - opts.lookback)),
+                "time_end": time.strftime("%Y-%m-%d %H:00:00Z", time.gmtime(now)),
+            }
+        return await http_get(session, opts.url, timeout=self.feed.timeout, headers=headers, json_body=body)
 
     def parse(self, payload: bytes, fetched_at: int) -> Batch:
         opts = self.options
