@@ -361,39 +361,34 @@ async def test_a_broken_upstream_never_stops_the_feed(aiohttp_server, monkeypatc
     assert upstream.keys.count(None) == 0  # never asked Telraam without the key
 
 
-async def test_real_api_mode_posts_a_segment_and_time_range(aiohttp_server):
+async def test_real_api_mode_posts_a_segment_and_time_range(aiohttp_server, monkeypatch):
     """With `segment` set, the adapter asks the way the real Telraam API wants: a POST."""
-    from aiohttp import web as _web
+    from datetime import datetime
 
-    from ldf_server.adapters.registry import create_adapter as _create
-    from ldf_server.config import FeedConfig as _Feed
+    import aiohttp
+    from aiohttp import web
+
+    from ldf_server.adapters.registry import create_adapter
+    from ldf_server.config import FeedConfig
 
     seen = []
 
     async def report(request):
         seen.append((request.method, await request.json(), request.headers.get("X-Api-Key")))
-        return _web.json_response({"report": []})
+        return web.json_response({"report": []})
 
-    app = _web.Application()
+    app = web.Application()
     app.router.add_post("/v1/reports/traffic", report)
     server = await aiohttp_server(app)
-    import os as _os
-
-    _os.environ["TEST_TELRAAM_KEY"] = "k-123"
-    try:
-        adapter = _create(_Feed(id="t", adapter="telraam-traffic", dataset="traffic", options={
-            "url": str(server.make_url("/v1/reports/traffic")), "segment": 348917, "lookback": "3h", "api_key_env": "TEST_TELRAAM_KEY"}))
-        import aiohttp as _aiohttp
-
-        async with _aiohttp.ClientSession() as session:
-            await adapter.fetch(session)
-    finally:
-        del _os.environ["TEST_TELRAAM_KEY"]
+    monkeypatch.setenv("TEST_TELRAAM_KEY", "k-123")
+    adapter = create_adapter(FeedConfig(id="t", adapter="telraam-traffic", dataset="traffic", options={
+        "url": str(server.make_url("/v1/reports/traffic")), "segment": 348917, "lookback": "3h",
+        "api_key_env": "TEST_TELRAAM_KEY"}))
+    async with aiohttp.ClientSession() as session:
+        await adapter.fetch(session)
     [(method, body, key)] = seen
     assert method == "POST" and key == "k-123"
     assert body["id"] == "348917" and body["level"] == "segments" and body["format"] == "per-hour"
-    from datetime import datetime as _dt
-
-    start = _dt.strptime(body["time_start"], "%Y-%m-%d %H:%M:%SZ")
-    end = _dt.strptime(body["time_end"], "%Y-%m-%d %H:%M:%SZ")
+    start = datetime.strptime(body["time_start"], "%Y-%m-%d %H:%M:%SZ")
+    end = datetime.strptime(body["time_end"], "%Y-%m-%d %H:%M:%SZ")
     assert (end - start).total_seconds() == 3 * 3600

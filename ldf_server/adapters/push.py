@@ -17,8 +17,6 @@ from ldf_server.records import COUNTED, OPENING_STATUSES, PARKING_STATUSES, Memb
 from ldf_server.timeutil import InstantError, parse_instant
 from ldf_server.vocabularies import context
 
-PUSHABLE = ("parking", "crowdedness")
-
 _PARKING_FIELDS = {"site", "isVersionOf", "observedAt", "vacantSpaces", "siteStatus", "openingStatus"}
 _CROWD_FIELDS = {"site", "hasFeatureOfInterest", "resultTime", "observedProperty", "hasSimpleResult", "start", "end",
                  "phenomenonTime", "direction", "@type"}

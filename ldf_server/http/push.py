@@ -10,7 +10,7 @@ from __future__ import annotations
 import orjson
 from aiohttp import web
 
-from ldf_server.adapters.push import PUSHABLE, PushFormatError, parse_records, records_of
+from ldf_server.adapters.push import PushFormatError, parse_records, records_of
 from ldf_server.fragments.members import site_iri
 from ldf_server.fragments.stream import StreamFragments
 from ldf_server.http.auth import identify, presented_key
@@ -107,5 +107,3 @@ def _store_problems(fragments: StreamFragments, members: list, earlier: list[dic
             problems.append({"index": index, "errors": [reason]})
     return problems
 
-
-__all__ = ["push", "PUSHABLE"]
