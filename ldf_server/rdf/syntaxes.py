@@ -63,7 +63,11 @@ def encode(media_type: str, doc: dict[str, Any], page_iri: str, meta_subjects: I
     graph = metadata_graph(page_iri) if media_type in QUAD_SYNTAXES else None
     lines = [jsonld.JsonLdProcessor.to_nquad(t, None) for t in data]
     lines += [jsonld.JsonLdProcessor.to_nquad(t, graph) for t in metadata]
-    nquads = "".join(lines)
+    return from_nquads(media_type, "".join(lines))
+
+
+def from_nquads(media_type: str, nquads: str) -> bytes:
+    """N-Quads text (graph names only where the syntax has them) as bytes of ``media_type``."""
     if media_type in (NQUADS, NTRIPLES):
         return nquads.encode("utf-8")
     if media_type == TRIG:

@@ -10,10 +10,9 @@ import re
 from typing import Any, Iterable
 
 import orjson
-import rdflib
 
 from ldf_server.fragments.triples import Term, Triple
-from ldf_server.rdf.syntaxes import JSONLD, NQUADS, NTRIPLES, QUAD_SYNTAXES, TRIG, TURTLE, bind_prefixes
+from ldf_server.rdf.syntaxes import JSONLD, QUAD_SYNTAXES, from_nquads
 from ldf_server.vocabularies import XSD
 
 _LITERAL = re.compile(r'^"(?P<lex>.*)"(?:@(?P<lang>\S+)|\^\^<(?P<dt>[^>]*)>)?$', re.S)
@@ -49,17 +48,4 @@ def encode(media_type: str, data: list[Triple], metadata: list[Triple], graph: s
     named = f"<{graph}>" if media_type in QUAD_SYNTAXES else None
     lines = [f"{s} {p} {o} .\n" for s, p, o in data]
     lines += [f"{s} {p} {o} {named} .\n" if named else f"{s} {p} {o} .\n" for s, p, o in metadata]
-    text = "".join(lines)
-    if media_type in (NQUADS, NTRIPLES):
-        return text.encode("utf-8")
-    if media_type == TRIG:
-        ds = rdflib.Dataset()
-        ds.parse(data=text, format="nquads")
-        bind_prefixes(ds)
-        return ds.serialize(format="trig").encode("utf-8")
-    if media_type == TURTLE:
-        g = rdflib.Graph()
-        g.parse(data=text, format="nt")
-        bind_prefixes(g)
-        return g.serialize(format="turtle").encode("utf-8")
-    raise ValueError(f"no serialiser for {media_type}")
+    return from_nquads(media_type, "".join(lines))
