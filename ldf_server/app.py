@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 import time
+from pathlib import Path
 from typing import AsyncIterator, Callable, Mapping
 
 import aiohttp
@@ -23,6 +24,7 @@ from ldf_server.http.middleware import problems_and_cors
 from ldf_server.http.routes import add_routes
 from ldf_server.http.state import STATE, ServerState
 from ldf_server.records import Site
+from ldf_server.store.log import DatasetLog
 from ldf_server.store.memory import DatasetStore
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,8 @@ def create_app(config: Config, *, state: ServerState | None = None, run_feeds: b
     app = web.Application(middlewares=[problems_and_cors], client_max_size=MAX_REQUEST_BODY)
     app[STATE] = state if state is not None else build_state(config)
     add_routes(app)
+    if config.server.data_dir:
+        app.cleanup_ctx.append(_journals)
     if run_feeds:
         app.cleanup_ctx.append(_feeds)
     else:
@@ -84,6 +88,30 @@ def apply_retention(state: ServerState) -> int:
             log.info("dataset %s: retention removed %d members older than %s", stream.ds, n, cutoff)
         removed += n
     return removed
+
+
+def open_journals(state: ServerState, data_dir: Path) -> int:
+    """Replay each dataset's durable log into its store, then journal every later change."""
+    server = state.config.server
+    loaded = 0
+    for ds, stream in state.streams.items():
+        journal = DatasetLog(data_dir / ds, fsync=server.fsync, fsync_interval=server.fsync_interval)
+        loaded += stream.store.restore(journal.replay())
+        stream.store.journal = journal
+    return loaded
+
+
+async def _journals(app: web.Application) -> AsyncIterator[None]:
+    state = app[STATE]
+    started = time.monotonic()
+    loaded = open_journals(state, Path(state.config.server.data_dir or "."))
+    log.info("recovered %d members from the durable log in %.2fs", loaded, time.monotonic() - started)
+    try:
+        yield
+    finally:
+        for stream in state.streams.values():
+            if isinstance(stream.store.journal, DatasetLog):
+                stream.store.journal.close()  # flush and fsync on a clean shutdown
 
 
 async def _feeds(app: web.Application) -> AsyncIterator[None]:

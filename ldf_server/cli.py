@@ -30,7 +30,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--base-url", metavar="URL",
                    help="public base URL every IRI is minted from, e.g. https://data.stad.gent "
                         "(default: http://HOST:PORT); must be what clients use, or they stop after one page")
-    p.add_argument("--data-dir", metavar="DIR", help="directory for the server's data files; created if missing (default from config: data)")
+    p.add_argument("--data-dir", metavar="DIR", help="directory of the durable event log (every member, site and horizon, so a restart loses "
+                        "nothing); created if missing (default from config; none: memory only)")
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="logging verbosity (default from config: info)")
     p.add_argument("--check", action="store_true", help="validate the config file and exit (0 when valid)")
     p.add_argument("--version", action="version", version=f"ldf-server {__version__}")
@@ -53,11 +54,12 @@ def main(argv: list[str] | None = None) -> int:
         level=config.server.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    try:
-        Path(config.server.data_dir).mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        print(f"ldf-server: cannot create data directory {config.server.data_dir}: {exc}", file=sys.stderr)
-        return 2
+    if config.server.data_dir:
+        try:
+            Path(config.server.data_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            print(f"ldf-server: cannot create data directory {config.server.data_dir}: {exc}", file=sys.stderr)
+            return 2
     return serve(config)
 
 

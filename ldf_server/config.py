@@ -38,7 +38,10 @@ class ServerConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     base_url: str | None = Field(default=None, pattern=r"^https?://[^/?#]+(/[^?#]*)?$")
-    data_dir: str = "data"
+    # Where the durable log lives; without one the store is in memory only (tests, demos).
+    data_dir: str | None = None
+    fsync: Literal["always", "interval", "never"] = "always"
+    fsync_interval: Duration = 1.0
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     max_push_body: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)  # bytes; larger pushes get 413
 

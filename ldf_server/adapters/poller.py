@@ -17,6 +17,7 @@ import aiohttp
 
 from ldf_server.adapters.base import Adapter, FeedError, PayloadError
 from ldf_server.store.ingest import IngestResult, ingest
+from ldf_server.store.log import LogError
 from ldf_server.store.memory import DatasetStore
 from ldf_server.timeutil import format_instant
 
@@ -71,8 +72,12 @@ class Poller:
     def backfill(self) -> int:
         """Load the adapter's history (synchronously, before serving)."""
         added = 0
-        for batch in self.adapter.backfill(int(self.clock() * 1000)):
-            added += self._record(ingest(self.store, batch, source=self.adapter.feed.id)).added
+        try:
+            for batch in self.adapter.backfill(int(self.clock() * 1000)):
+                added += self._record(ingest(self.store, batch, source=self.adapter.feed.id)).added
+        except LogError as exc:
+            self.status.last_error = f"storage: {exc}"
+            log.error("feed %s: backfill stopped, the durable log cannot be written: %s", self.adapter.feed.id, exc)
         if added:
             log.info("feed %s: backfilled %d members", self.adapter.feed.id, added)
         return added
@@ -118,7 +123,11 @@ class Poller:
                 self.status.last_error = "internal error in adapter (see log)"
                 log.exception("feed %s: adapter raised unexpectedly", feed.id)
                 break
-            result = self._record(ingest(self.store, batch, source=feed.id))
+            try:
+                result = self._record(ingest(self.store, batch, source=feed.id))
+            except LogError as exc:  # disk full or unwritable: nothing was stored, try again next poll
+                self.status.last_error = f"storage: {exc}"
+                break
             self.status.polls_ok += 1
             self.status.consecutive_failures = 0
             self.status.last_success = self.clock()

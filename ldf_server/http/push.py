@@ -20,6 +20,7 @@ from ldf_server.http.state import ServerState
 from ldf_server.pilots import PILOTS
 from ldf_server.records import Batch, common_problem
 from ldf_server.store.ingest import ingest
+from ldf_server.store.log import LogError
 
 JSON_TYPES = ("application/json", "application/ld+json")
 
@@ -56,7 +57,11 @@ async def push(request: web.Request) -> web.Response:
     if errors:
         raise Problem(422, f"{len(errors)} of {len(records)} records are invalid; nothing was stored",
                       title="Invalid records", errors=sorted(errors, key=lambda e: e["index"]))
-    result = ingest(fragments.store, Batch(members=members), source=f"push:{source_id}")
+    try:
+        result = ingest(fragments.store, Batch(members=members), source=f"push:{source_id}")
+    except LogError as exc:
+        raise Problem(503, f"the records could not be stored durably ({exc.strerror or exc}); nothing was stored, retry later",
+                      title="Storage unavailable", headers={"Retry-After": "30"}) from None
     return web.json_response(
         {"accepted": result.added, "duplicates": result.duplicates, "records": len(records)},
         headers={"Cache-Control": "no-store"},

@@ -15,9 +15,12 @@ from __future__ import annotations
 import time
 from bisect import bisect_left, bisect_right, insort
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from ldf_server.records import Member, Site
+
+if TYPE_CHECKING:
+    from ldf_server.store.log import Journal
 
 
 def _member_key(m: Member) -> tuple[int, str, str]:
@@ -61,59 +64,114 @@ class DatasetStore:
         self.member_count = 0
         self.first_seen: int | None = None  # start of the oldest window ever stored (kept after compaction)
         self._next_updates: dict[str, float] = {}
+        self.journal: Journal | None = None  # the durable log, when the server has a data directory
 
     # -- writing -----------------------------------------------------------------
     def upsert_sites(self, sites: Iterable[Site]) -> int:
-        """Store descriptions; returns how many were new or changed."""
-        changed = 0
-        for site in sites:
-            if self.sites.get(site.key) != site:
-                self.sites[site.key] = site
-                changed += 1
+        """Store descriptions; returns how many were new or changed (journaled first)."""
+        changed = [site for site in {s.key: s for s in sites}.values() if self.sites.get(site.key) != site]
+        if changed and self.journal is not None:
+            self.journal.append_sites(changed)
+        for site in changed:
+            self.sites[site.key] = site
         if changed:
             self._touch()
-        return changed
+        return len(changed)
 
     def add(self, members: Iterable[Member]) -> AddResult:
-        """Add members; idempotent on (site, time). Refuses late and expired members."""
+        """Add members; idempotent on (site, series, time). Refuses late and expired members.
+
+        New members are written to the journal before memory changes: if the journal
+        fails (disk full), it raises and nothing was added, so nothing is acknowledged.
+        """
         result = AddResult()
         now = self.clock()
+        new: dict[tuple[int, str, str], Member] = {}
         for m in members:
             if m.time < self.retained_from:
                 result.expired += 1
-                continue
-            if m.time < self.sealed_before:
+            elif m.time < self.sealed_before:
                 result.late += 1
-                continue
-            start = m.time - m.time % self.window_ms
-            window = self._windows.get(start)
-            if window is None:
-                window = self._windows[start] = Window(start)
-                insort(self._starts, start)
-                if self.first_seen is None or start < self.first_seen:
-                    self.first_seen = start
-            key = m.key
-            i = bisect_left(window.members, key, key=_member_key)
-            if i < len(window.members) and _member_key(window.members[i]) == key:
+            elif m.key in new or self._contains(m):
                 result.duplicates += 1
-                continue
-            window.members.insert(i, m)
-            window.version += 1
-            window.modified = now
-            self.member_count += 1
-            newest = self.latest.setdefault(m.site, {})
-            current = newest.get(m.series)
-            if current is None or current.time <= m.time:
-                newest[m.series] = m
-            result.added += 1
+            else:
+                new[m.key] = m
+        if new and self.journal is not None:
+            self.journal.append_members(list(new.values()), now)
+        for m in new.values():
+            self._insert(m, now)
+        result.added = len(new)
         if result.added:
             self._touch(now)
         return result
 
+    def restore(self, records: Iterable[dict]) -> int:
+        """Load what a journal replays (sites, horizons, members), bypassing the journal and the
+        lateness rules: these members were accepted before. Returns members loaded."""
+        from ldf_server.store.log import member_from_record, site_from_record
+
+        loaded = 0
+        for record in records:
+            if "site" in record:
+                site = site_from_record(record["site"])
+                self.sites[site.key] = site
+            elif "horizons" in record:
+                h = record["horizons"]
+                self.sealed_before = max(self.sealed_before, h["sealed_before"])
+                self.retained_from = max(self.retained_from, h["retained_from"])
+                if h.get("first_seen") is not None:
+                    self.first_seen = min(self.first_seen if self.first_seen is not None else h["first_seen"], h["first_seen"])
+            else:
+                m = member_from_record(record)
+                if m.time >= self.retained_from and not self._contains(m):
+                    self._insert(m, record.get("a", self.clock()))
+                    loaded += 1
+        self.version += 1
+        self.modified = max((w.modified for w in self._windows.values()), default=self.modified)
+        return loaded
+
+    def _contains(self, m: Member) -> bool:
+        window = self._windows.get(m.time - m.time % self.window_ms)
+        if window is None:
+            return False
+        i = bisect_left(window.members, m.key, key=_member_key)
+        return i < len(window.members) and _member_key(window.members[i]) == m.key
+
+    def _insert(self, m: Member, at: float) -> None:
+        start = m.time - m.time % self.window_ms
+        window = self._windows.get(start)
+        if window is None:
+            window = self._windows[start] = Window(start)
+            insort(self._starts, start)
+            if self.first_seen is None or start < self.first_seen:
+                self.first_seen = start
+        insort(window.members, m, key=_member_key)
+        window.version += 1
+        window.modified = max(window.modified, at)
+        self.member_count += 1
+        newest = self.latest.setdefault(m.site, {})
+        current = newest.get(m.series)
+        if current is None or current.time <= m.time:
+            newest[m.series] = m
+
     def seal_before(self, instant_ms: int) -> None:
-        """Promise that nothing older than ``instant_ms`` will change any more."""
+        """Promise that nothing older than ``instant_ms`` will change any more (journaled, so
+        the promise survives a restart)."""
         if instant_ms > self.sealed_before:
             self.sealed_before = instant_ms
+            self._journal_horizons()
+
+    def _journal_horizons(self) -> None:
+        if self.journal is None:
+            return
+        from ldf_server.store.log import LogError
+
+        try:
+            self.journal.append_horizons(
+                {"sealed_before": self.sealed_before, "retained_from": self.retained_from, "first_seen": self.first_seen}
+            )
+        except LogError:
+            pass  # logged by the journal; the promise holds in memory, readiness reports the log
 
     def compact(self, cutoff_ms: int) -> int:
         """Drop every window that ends at or before ``cutoff_ms``; returns members removed."""
@@ -127,6 +185,9 @@ class DatasetStore:
         del self._starts[:cut]
         self.retained_from = cutoff_ms
         self.sealed_before = max(self.sealed_before, cutoff_ms)
+        self._journal_horizons()
+        if self.journal is not None:
+            self.journal.drop_days_before(cutoff_ms - cutoff_ms % 86_400_000)
         for site, series in list(self.latest.items()):
             for name, member in list(series.items()):
                 if member.time < cutoff_ms:

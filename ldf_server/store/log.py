@@ -1,0 +1,257 @@
+"""The durable event log: checksummed, append-only files, one directory per dataset.
+
+Layout under ``{data_dir}/{dataset}/``:
+
+- ``days/YYYY-MM-DD.log``: the members observed on that UTC day. Retention drops whole
+  days, so compaction on disk is deleting files, and it never rewrites a record.
+- ``meta.log``: site descriptions (last one wins), the sealed horizon (pages served as
+  immutable) and the retention horizon, so a restart serves the same bytes and 410s.
+
+A record is ``<length: u32 LE><crc32: u32 LE><payload: JSON>``. Recovery reads records
+until the first one that is incomplete or fails its checksum, and truncates the file
+there: a torn tail from a crash is cut off, never half-read.
+
+Durability (``fsync`` in ``[server]``): ``always`` (the default) fsyncs each batch before
+the write returns, so a push is acknowledged only once its records are on disk; it costs
+one fsync per poll or push batch (about 0.1–10 ms depending on the disk), not per
+record. ``interval`` fsyncs at most every ``fsync_interval`` seconds (a crash may lose
+that much acknowledged data); ``never`` leaves it to the operating system.
+
+:class:`LogReader` reads a file from an offset and can be polled for what was appended
+since, so another process can tail the log; :class:`Journal` is the small interface the
+store writes through, so a distributed log could replace these files later.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Protocol
+
+import orjson
+
+from ldf_server.records import Member, Site
+from ldf_server.timeutil import format_day
+
+log = logging.getLogger(__name__)
+
+HEADER = struct.Struct("<II")
+MAX_RECORD = 16 * 1024 * 1024
+DAY_MS = 86_400_000
+
+
+class LogError(OSError):
+    """The log could not be written (disk full, unwritable directory): nothing was acknowledged."""
+
+
+class Journal(Protocol):
+    """What the store needs from a durable log."""
+
+    def append_members(self, members: list[Member], at: float) -> None: ...
+    def append_sites(self, sites: list[Site]) -> None: ...
+    def append_horizons(self, horizons: dict[str, int | None]) -> None: ...
+    def drop_days_before(self, day_ms: int) -> int: ...
+
+
+def encode_record(payload: dict[str, Any]) -> bytes:
+    body = orjson.dumps(payload)
+    return HEADER.pack(len(body), zlib.crc32(body)) + body
+
+
+@dataclass
+class ReadResult:
+    records: list[dict[str, Any]]
+    good_offset: int  # end of the last complete, valid record
+    torn: bool  # bytes after good_offset that are not a valid record
+
+
+def read_records(path: Path, offset: int = 0) -> ReadResult:
+    """Every valid record from ``offset`` on, stopping at the first incomplete or corrupt one."""
+    records: list[dict[str, Any]] = []
+    with open(path, "rb") as f:
+        f.seek(offset)
+        data = f.read()
+    pos = 0
+    while pos < len(data):
+        if len(data) - pos < HEADER.size:
+            return ReadResult(records, offset + pos, True)
+        length, crc = HEADER.unpack_from(data, pos)
+        end = pos + HEADER.size + length
+        if length > MAX_RECORD or end > len(data):
+            return ReadResult(records, offset + pos, True)
+        body = data[pos + HEADER.size:end]
+        if zlib.crc32(body) != crc:
+            return ReadResult(records, offset + pos, True)
+        try:
+            records.append(orjson.loads(body))
+        except orjson.JSONDecodeError:
+            return ReadResult(records, offset + pos, True)
+        pos = end
+    return ReadResult(records, offset + pos, False)
+
+
+def recover(path: Path) -> ReadResult:
+    """Read a file and cut off a torn or corrupt tail, so appends continue after good data."""
+    result = read_records(path)
+    if result.torn:
+        size = path.stat().st_size
+        log.warning("log %s: cut %d bytes of a torn or corrupt tail at offset %d", path, size - result.good_offset, result.good_offset)
+        with open(path, "r+b") as f:
+            f.truncate(result.good_offset)
+            os.fsync(f.fileno())
+    return result
+
+
+class LogReader:
+    """Follow one log file from an offset: call :meth:`poll` for the records appended since."""
+
+    def __init__(self, path: Path, offset: int = 0) -> None:
+        self.path = path
+        self.offset = offset
+
+    def poll(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        result = read_records(self.path, self.offset)
+        self.offset = result.good_offset  # a record being written is picked up on a later poll
+        return result.records
+
+
+class _Appender:
+    """One open log file; a failed write is rolled back to the last good offset."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.good_offset = recover(path).good_offset if path.exists() else 0
+        self.file = open(path, "ab")
+
+    def write(self, blob: bytes, *, sync: bool) -> None:
+        try:
+            self.file.write(blob)
+            self.file.flush()
+            if sync:
+                os.fsync(self.file.fileno())
+        except OSError as exc:
+            self._roll_back()
+            raise LogError(exc.errno, f"cannot append to {self.path}: {exc.strerror or exc}") from exc
+        self.good_offset += len(blob)
+
+    def _roll_back(self) -> None:
+        try:
+            self.file.close()
+        except OSError:
+            pass
+        try:
+            with open(self.path, "r+b") as f:
+                f.truncate(self.good_offset)
+        except OSError:
+            log.error("log %s: could not cut a failed write back to offset %d", self.path, self.good_offset)
+        try:
+            self.file = open(self.path, "ab")
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        try:
+            self.file.flush()
+            os.fsync(self.file.fileno())
+        except (OSError, ValueError):
+            pass
+        self.file.close()
+
+
+class DatasetLog:
+    """The durable log of one dataset (see the module docstring for the layout)."""
+
+    def __init__(self, root: Path, *, fsync: str = "always", fsync_interval: float = 1.0) -> None:
+        self.root = root
+        self.fsync = fsync
+        self.fsync_interval = fsync_interval
+        self._appenders: dict[str, _Appender] = {}
+        self._last_sync = 0.0
+        self.bytes_appended = 0
+        self.last_error: str | None = None
+
+    # -- writing ---------------------------------------------------------------------
+    def append_members(self, members: list[Member], at: float) -> None:
+        by_day: dict[str, list[bytes]] = {}
+        for m in members:
+            record = {"s": m.site, "t": m.time, "v": m.values, "a": at}
+            if m.series:
+                record["r"] = m.series
+            by_day.setdefault(format_day(m.time), []).append(encode_record(record))
+        for day, blobs in sorted(by_day.items()):
+            self._write(f"days/{day}.log", b"".join(blobs))
+
+    def append_sites(self, sites: list[Site]) -> None:
+        if sites:
+            self._write("meta.log", b"".join(encode_record({"site": _site_record(s)}) for s in sites))
+
+    def append_horizons(self, horizons: dict[str, int | None]) -> None:
+        """``sealed_before``, ``retained_from`` and ``first_seen`` of the store (last record wins)."""
+        self._write("meta.log", encode_record({"horizons": horizons}))
+
+    def drop_days_before(self, day_ms: int) -> int:
+        """Delete the day files before ``day_ms`` (retention); returns how many went."""
+        cutoff = format_day(day_ms)
+        dropped = 0
+        for path in sorted((self.root / "days").glob("*.log")):
+            if path.stem < cutoff:
+                appender = self._appenders.pop(f"days/{path.name}", None)
+                if appender:
+                    appender.close()
+                path.unlink()
+                dropped += 1
+        return dropped
+
+    def _write(self, name: str, blob: bytes) -> None:
+        try:
+            appender = self._appenders.get(name)
+            if appender is None:
+                appender = self._appenders[name] = _Appender(self.root / name)
+            now = time.monotonic()
+            sync = self.fsync == "always" or (self.fsync == "interval" and now - self._last_sync >= self.fsync_interval)
+            appender.write(blob, sync=sync)
+        except OSError as exc:
+            self.last_error = str(exc)
+            log.error("durable log: %s", exc)
+            raise exc if isinstance(exc, LogError) else LogError(exc.errno, str(exc)) from exc
+        if sync:
+            self._last_sync = now
+        self.bytes_appended += len(blob)
+        self.last_error = None
+
+    def close(self) -> None:
+        for appender in self._appenders.values():
+            appender.close()
+        self._appenders.clear()
+
+    # -- reading ---------------------------------------------------------------------
+    def replay(self) -> Iterator[dict[str, Any]]:
+        """Meta records first (sites, horizons), then the members day by day; tails recovered."""
+        meta = self.root / "meta.log"
+        if meta.exists():
+            yield from recover(meta).records
+        for path in sorted((self.root / "days").glob("*.log")):
+            yield from recover(path).records
+
+
+def _site_record(site: Site) -> dict[str, Any]:
+    return {
+        "key": site.key, "label": site.label, "city": site.city, "iri": site.iri, "description": site.description,
+        "capacity": site.capacity, "lat": site.lat, "lon": site.lon, "properties": dict(site.properties),
+    }
+
+
+def site_from_record(record: dict[str, Any]) -> Site:
+    return Site(**record)
+
+
+def member_from_record(record: dict[str, Any]) -> Member:
+    return Member(site=record["s"], time=record["t"], values=record["v"], series=record.get("r", ""))

@@ -1,0 +1,195 @@
+"""The durable log: torn tails, restarts that serve the same bytes, retention on disk, full disks."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+
+import pytest
+
+from ldf_server.app import build_state, create_app, open_journals
+from ldf_server.records import parking_member
+from ldf_server.store.log import DatasetLog, LogError, LogReader, encode_record, read_records, recover
+from ldf_server.timeutil import parse_instant
+from tests.support.clock import FakeClock
+from tests.support.seeding import make_config, parking_dataset, simulator_feed
+
+NOW = "2026-03-31T12:07:30Z"
+
+
+def test_recovery_cuts_a_torn_tail_at_every_byte_offset(tmp_path):
+    path = tmp_path / "x.log"
+    records = [{"n": i, "text": "é" * i} for i in range(5)]
+    blobs = [encode_record(r) for r in records]
+    full = b"".join(blobs)
+    last_start = len(full) - len(blobs[-1])
+    for cut in range(last_start, len(full)):
+        path.write_bytes(full[:cut])
+        result = recover(path)
+        assert result.records == records[:-1], cut
+        assert result.torn == (cut != last_start)
+        assert path.stat().st_size == last_start, "the torn tail is removed"
+        with open(path, "ab") as f:  # appends continue right after the good data
+            f.write(blobs[-1])
+        assert read_records(path).records == records
+
+
+def test_a_corrupt_record_ends_the_readable_log(tmp_path):
+    path = tmp_path / "x.log"
+    blobs = [encode_record({"n": i}) for i in range(4)]
+    data = bytearray(b"".join(blobs))
+    data[len(blobs[0]) + len(blobs[1]) - 2] ^= 0xFF  # flip a bit in the payload of record 1
+    path.write_bytes(bytes(data))
+    result = recover(path)
+    assert result.records == [{"n": 0}] and result.torn
+    assert path.stat().st_size == len(blobs[0])
+
+
+def test_another_process_can_tail_the_log(tmp_path):
+    journal = DatasetLog(tmp_path / "ds")
+    t0 = parse_instant("2026-03-31T10:00:00Z")
+    journal.append_members([parking_member("a/b", t0, 1)], at=1.0)
+    reader = LogReader(tmp_path / "ds" / "days" / "2026-03-31.log")
+    assert [r["t"] for r in reader.poll()] == [t0]
+    assert reader.poll() == []
+    blob = encode_record({"s": "a/b", "t": t0 + 1000, "v": {"vacantSpaces": 2}, "a": 2.0})
+    with open(reader.path, "ab") as f:  # a writer in the middle of a record
+        f.write(blob[:7])
+        f.flush()
+        assert reader.poll() == [], "half a record is never read"
+        f.write(blob[7:])
+    assert [r["t"] for r in reader.poll()] == [t0 + 1000]
+    journal.close()
+
+
+def restart(config, clock, data_dir):
+    state = build_state(config, clock=clock)
+    open_journals(state, data_dir)
+    return state
+
+
+async def test_restart_serves_the_same_bytes_and_keeps_its_promises(aiohttp_client, tmp_path):
+    clock = FakeClock(NOW)
+    config = make_config(feeds=[simulator_feed(backfill="6h")])
+    first = build_state(config, clock=clock)
+    open_journals(first, tmp_path)
+    for poller in first.pollers:
+        poller.backfill()
+    first.ready = True
+    client = await aiohttp_client(create_app(config, state=first, run_feeds=False))
+    page = "/parking/windows/2026-03-31T11:45:00Z"
+    before = await client.get(page, headers={"Accept": "application/n-quads"})
+    body, etag = await before.read(), before.headers["ETag"]
+    latest = await (await client.get("/parking/latest")).read()
+    for stream in first.streams.values():
+        stream.store.journal.close()
+
+    second = restart(config, clock, tmp_path)
+    store = second.streams["parking"].store
+    assert store.member_count == first.streams["parking"].store.member_count > 0
+    assert store.sealed_before == first.streams["parking"].store.sealed_before
+    second.ready = True
+    client2 = await aiohttp_client(create_app(config, state=second, run_feeds=False))
+    again = await client2.get(page, headers={"Accept": "application/n-quads"})
+    assert await again.read() == body and again.headers["ETag"] == etag
+    assert again.headers["Last-Modified"] == before.headers["Last-Modified"]
+    assert await (await client2.get("/parking/latest")).read() == latest
+    # The page was served as immutable before the restart: it still refuses late members.
+    key = sorted(store.sites)[0]
+    assert store.add([parking_member(key, parse_instant("2026-03-31T11:50:01Z"), 1)]).late == 1
+
+
+async def test_retention_removes_days_on_disk_and_gone_pages_answer_410(aiohttp_client, tmp_path):
+    clock = FakeClock("2026-03-31T06:00:00Z")
+    config = make_config(datasets=[parking_dataset(retention="1d")], feeds=[simulator_feed(backfill="30h")])
+    state = build_state(config, clock=clock)
+    open_journals(state, tmp_path)
+    for poller in state.pollers:
+        poller.backfill()
+    days = sorted(p.stem for p in (tmp_path / "parking" / "days").glob("*.log"))
+    assert days == ["2026-03-30", "2026-03-31"]
+    from ldf_server.app import apply_retention
+
+    clock.set("2026-04-01T01:00:00Z")
+    assert apply_retention(state) > 0
+    assert sorted(p.stem for p in (tmp_path / "parking" / "days").glob("*.log")) == ["2026-03-31"]
+    state.streams["parking"].store.journal.close()
+
+    restarted = restart(config, clock, tmp_path)
+    restarted.ready = True
+    client = await aiohttp_client(create_app(config, state=restarted, run_feeds=False))
+    gone = await client.get("/parking/windows/2026-03-30T12:00:00Z")
+    assert gone.status == 410
+    assert "retention" in (await gone.json(content_type=None))["detail"]
+    assert (await client.get("/parking/windows/2026-03-31T01:00:00Z")).status == 200
+    view = await (await client.get("/parking/view")).json(content_type=None)
+    assert all("2026-03-30" not in r["node"] for r in view["@graph"][1]["relation"]), "no relation to a removed page"
+
+
+def test_a_failed_write_stores_nothing_and_the_log_recovers(tmp_path, monkeypatch):
+    clock = FakeClock(NOW)
+    config = make_config(feeds=[simulator_feed(backfill="1h")])
+    state = build_state(config, clock=clock)
+    open_journals(state, tmp_path)
+    for poller in state.pollers:
+        poller.backfill()
+    store = state.streams["parking"].store
+    journal = store.journal
+    count, version = store.member_count, store.version
+    site = sorted(store.sites)[0]
+    t = parse_instant(NOW) - 1000
+
+    day_file = journal._appenders[next(k for k in journal._appenders if k.startswith("days/"))]
+    real_file = day_file.file
+    day_file.file = DiskFull(real_file)  # the next write lands half a record, then ENOSPC
+    with pytest.raises(LogError):
+        store.add([parking_member(site, t, 5)])
+    assert store.member_count == count and store.version == version and store.newest(site).time != t
+    assert journal.last_error and "No space left" in journal.last_error
+
+    assert store.add([parking_member(site, t, 5)]).added == 1, "space is back: the retry is stored"
+    assert journal.last_error is None
+    journal.close()
+    replayed = [r for r in DatasetLog(tmp_path / "parking").replay() if "t" in r]
+    assert len(replayed) == count + 1, "the half-written record was rolled back, the retry is there once"
+
+
+class DiskFull:
+    """A file whose writes put half the bytes on disk, then fail like a full disk."""
+
+    def __init__(self, real) -> None:  # type: ignore[no-untyped-def]
+        self.real = real
+
+    def write(self, blob: bytes) -> int:
+        self.real.write(blob[: len(blob) // 2])
+        self.real.flush()
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def __getattr__(self, name):  # type: ignore[no-untyped-def]
+        return getattr(self.real, name)
+
+
+async def test_unwritable_data_directory_keeps_serving_and_refuses_pushes(aiohttp_client, tmp_path):
+    blocker = tmp_path / "data"
+    blocker.write_text("a file where the data directory should be")
+    clock = FakeClock(NOW)
+    config = make_config(
+        datasets=[parking_dataset()], feeds=[simulator_feed(backfill="1h")],
+        push=[{"id": "garage", "dataset": "parking", "key_sha256": hashlib.sha256(b"k").hexdigest(),
+               "sites": [{"key": "gent/p7", "label": "P7", "capacity": 100}]}],
+    )
+    state = build_state(config, clock=clock)
+    open_journals(state, blocker)
+    for poller in state.pollers:
+        poller.backfill()  # logs the error, does not crash
+    journal = state.streams["parking"].store.journal
+    assert journal.last_error
+    state.ready = True
+    client = await aiohttp_client(create_app(config, state=state, run_feeds=False))
+    assert (await client.get("/parking/view")).status == 200
+    record = {"site": "gent/p7", "observedAt": NOW, "vacantSpaces": 3}
+    resp = await client.post("/parking/push/garage", json=record, headers={"Authorization": "Bearer k"})
+    assert resp.status == 503 and resp.headers["Retry-After"]
+    assert resp.headers["Content-Type"].startswith("application/problem+json")
+    assert "nothing was stored" in (await resp.json(content_type=None))["detail"]
+    assert state.streams["parking"].store.newest("gent/p7") is None
