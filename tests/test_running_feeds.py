@@ -79,3 +79,29 @@ async def test_wake_polls_at_once_instead_of_waiting_for_the_interval(aiohttp_cl
         await asyncio.sleep(0.05)
     assert poller.status.polls_ok == 2, "wake() should trigger a poll long before the 1 h interval"
     assert (await client.get("/health/live")).status == 200
+
+
+async def test_retries_stop_before_the_next_poll_is_due():
+    """Backoff is capped per step and the whole poll by the interval: a flaky feed never piles up."""
+    from ldf_server.adapters.poller import Poller
+    from ldf_server.adapters.registry import create_adapter
+    from ldf_server.store.memory import DatasetStore
+    from tests.support.clock import FakeClock
+
+    config = make_config(feeds=[{"id": "dead", "adapter": "ghent-ods-garages", "dataset": "parking", "interval": "10s",
+                                 "timeout": "1s", "retries": 10, "backoff": "2s",
+                                 "options": {"url": f"http://127.0.0.1:{free_port()}/x"}}])
+    clock = FakeClock("2026-03-31T12:00:00Z")
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:  # time passes while the poller waits
+        slept.append(seconds)
+        clock.advance(seconds)
+
+    poller = Poller(create_adapter(config.feeds[0]), DatasetStore("parking", 300_000, clock=clock), clock=clock, sleep=sleep)
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        assert await poller.poll_once(session) is None
+    assert sum(slept) <= 10, slept
+    assert len(slept) < 10, "it gave up before using all ten retries"

@@ -106,6 +106,7 @@ class Poller:
     async def poll_once(self, session: aiohttp.ClientSession) -> IngestResult | None:
         """One poll with retries; returns what was ingested, or None when every try failed."""
         feed = self.adapter.feed
+        deadline = self.clock() + feed.interval  # retries never run into the next poll
         for attempt in range(feed.retries + 1):
             self.status.last_attempt = self.clock()
             try:
@@ -117,7 +118,10 @@ class Poller:
                 log.warning("feed %s: attempt %d/%d failed: %s", feed.id, attempt + 1, feed.retries + 1, error)
                 if attempt < feed.retries:
                     # Exponential backoff with jitter (50–100 % of the step), never longer than the interval.
-                    await self.sleep(min(feed.interval, feed.backoff * 2**attempt) * random.uniform(0.5, 1.0))
+                    delay = min(feed.interval, feed.backoff * 2**attempt) * random.uniform(0.5, 1.0)
+                    if self.clock() + delay > deadline:
+                        break  # no time left for another try before the next poll
+                    await self.sleep(delay)
                 continue
             except Exception:  # an adapter bug must not kill the poller
                 self.status.last_error = "internal error in adapter (see log)"
