@@ -107,6 +107,10 @@ class TpfSource:
         search, integer = f"<{self.url}#search>", f"^^<{XSD}integer>"
         triples: list[Triple] = [
             (f"<{page_iri}#metadata>", f"<{FOAF}primaryTopic>", page),
+            # Comunica takes as metadata only the graph whose foaf:primaryTopic is the subject
+            # of `void:subset <page>` (here the dataset); without this triple it treats the
+            # controls as data too, and patterns such as `?x a ?type` return them as results.
+            (f"<{page_iri}#metadata>", f"<{FOAF}primaryTopic>", ds),
             (ds, f"<{RDF}type>", f"<{VOID}Dataset>"),
             (ds, f"<{RDF}type>", f"<{HYDRA}Collection>"),
             (ds, f"<{VOID}subset>", page),
