@@ -1,4 +1,4 @@
-"""ldes-client harvests the stream of every pilot: parking, crowdedness and accessibility."""
+"""ldes-client harvests the stream of every pilot (parking, crowdedness, accessibility) in time order."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import aiohttp
 import rdflib
 
 from ldf_server.pilots import PILOTS
+from ldf_server.timeutil import parse_instant
 from tests.support.clock import FakeClock
 from tests.support.live import live_server, require_ldes_client, run_ldes_client
 from tests.support.seeding import crowd_dataset, crowd_feed, make_config, parking_dataset, seeded_state, simulator_feed
@@ -23,15 +24,15 @@ def accessibility_feed() -> dict:
             "options": {"path": "accessibility_buildings.csv"}}
 
 
-def emitted_members(stdout: str, timestamp_path: str) -> list[str]:
-    """Subjects carrying the stream's timestamp path, one per printed member."""
+def emitted_members(stdout: str, timestamp_path: str) -> list[tuple[str, str]]:
+    """(subject, timestamp) of each printed member, in printed order."""
     out = []
     for block in stdout.replace("\r\n", "\n").split("\n\n"):
         if block.strip():
             g = rdflib.Graph().parse(data=block, format="turtle")
-            subjects = set(g.subjects(rdflib.URIRef(timestamp_path), None))
-            assert len(subjects) == 1, block
-            out.extend(str(s) for s in subjects)
+            stamped = list(g.subject_objects(rdflib.URIRef(timestamp_path)))
+            assert len(stamped) == 1, block
+            out.extend((str(s), str(t)) for s, t in stamped)
     return out
 
 
@@ -50,7 +51,7 @@ async def test_every_pilot_stream_is_harvested_completely():
         async with aiohttp.ClientSession() as session:
             toevla = next(p for p in state.pollers if p.status.feed == "toevla")
             assert await toevla.poll_once(session) is not None
-        harvests = {ds: await run_ldes_client(f"{base}/{ds}", timeout=120) for ds in state.streams}
+        harvests = {ds: await run_ldes_client(f"{base}/{ds}", "-o", "ascending", timeout=120) for ds in state.streams}
 
     for ds, harvest in harvests.items():
         assert harvest.returncode == 0, harvest.stderr[-2000:]
@@ -62,6 +63,9 @@ async def test_every_pilot_stream_is_harvested_completely():
         }
         assert len(expected) == store.member_count > 0, ds
         emitted = emitted_members(harvest.stdout, PILOTS[stream.config.pilot].timestamp_path)
-        assert len(emitted) == len(set(emitted)), f"{ds}: members emitted twice"
-        assert set(emitted) == expected, f"{ds}: {len(set(emitted))} emitted, {len(expected)} stored"
+        subjects = [s for s, _ in emitted]
+        assert len(subjects) == len(set(subjects)), f"{ds}: members emitted twice"
+        assert set(subjects) == expected, f"{ds}: {len(set(subjects))} emitted, {len(expected)} stored"
+        times = [parse_instant(t) for _, t in emitted]
+        assert times == sorted(times), f"{ds}: -o ascending emitted members out of time order"
     assert not log.failures(), log.failures()
