@@ -15,7 +15,7 @@ from email.utils import format_datetime
 from functools import lru_cache
 
 MS_PER_S = 1000
-MIN_MS = 0  # 1970-01-01: earlier instants are never valid observation times
+MIN_MS = -62135596800000  # 0001-01-01T00:00:00Z: the first instant UTC page names can spell
 MAX_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
 
 _INSTANT_CHARS = re.compile(r"^\d{4}-\d\d-\d\d[Tt ][0-9:.,]+([Zz]|[+-]\d\d(:?\d\d)?)?\Z")
@@ -43,9 +43,12 @@ def parse_instant(text: str) -> int:
     if value.tzinfo is None:
         raise InstantError(f"{text!r} has no time zone; add Z or an offset such as +01:00")
     try:
-        return to_ms(value)
+        ms = to_ms(value)
     except (OverflowError, ValueError) as exc:
         raise InstantError(f"{text!r} is outside the supported range") from exc
+    if not MIN_MS <= ms <= MAX_MS:  # an offset can push year 1 or 9999 outside what UTC can name
+        raise InstantError(f"{text!r} is outside the supported range (years 1 to 9999, UTC)")
+    return ms
 
 
 def to_ms(value: datetime) -> int:
@@ -63,14 +66,15 @@ def from_ms(ms: int) -> datetime:
 def format_instant(ms: int) -> str:
     """Canonical UTC form: ``2024-03-31T01:30:00Z``, with milliseconds only when present."""
     dt = from_ms(ms - ms % 1000)
-    text = dt.strftime("%Y-%m-%dT%H:%M:%S")
+    text = f"{dt.year:04d}" + dt.strftime("-%m-%dT%H:%M:%S")  # %Y does not pad years below 1000
     frac = ms % 1000
     return f"{text}.{frac:03d}Z" if frac else text + "Z"
 
 
 def format_day(ms: int) -> str:
     """The UTC calendar day of an instant: ``2024-03-31``."""
-    return from_ms(ms).strftime("%Y-%m-%d")
+    dt = from_ms(ms)
+    return f"{dt.year:04d}" + dt.strftime("-%m-%d")
 
 
 def http_date(seconds: float) -> str:

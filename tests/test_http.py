@@ -248,6 +248,9 @@ async def test_unknown_things_are_404_problems(client):
     await assert_problem(await client.get("/parking/windows/2026-03-31T11:46:00Z"), 404)  # not a window start
     await assert_problem(await client.get("/parking/windows/2026-04-30T11:45:00Z"), 404)  # future
     await assert_problem(await client.get("/parking/windows/2020-01-01T00:00:00Z"), 404)  # before the stream
+    # Offsets that push year 1 or 9999 outside what UTC page names can spell: never a 500.
+    await assert_problem(await client.get("/parking/windows/0001-01-01T00:30:00%2B01:00"), 404)
+    await assert_problem(await client.get("/parking/windows/9999-12-31T23:55:00-23:00"), 404)
     await assert_problem(await client.get("/parking/days/2026-02-30"), 404)
     await assert_problem(await client.get("/parking/days/2026-04-30"), 404)
     await assert_problem(await client.get("/parking/sites/atlantis/p1"), 404)

@@ -253,7 +253,7 @@ def newest_counts(state) -> Counter:
     )
 
 
-async def test_paging_is_stable_while_the_store_changes(served, clock):
+async def test_paging_is_stable_while_the_store_changes(served, clock, monkeypatch):
     client, state = served
     path = fragment(CROWDS, predicate=str(SOSA_RESULT))
     before = newest_counts(state)
@@ -280,7 +280,16 @@ async def test_paging_is_stable_while_the_store_changes(served, clock):
     back = await get_page(client, path_of(second.link("previous")))
     assert Counter(back.data) == Counter(first.data), "hydra:previous does not lead back to the same first page"
 
-    # The snapshot expires once enough newer versions were served: 410 with a problem document.
+    # A snapshot younger than SNAPSHOT_SECONDS survives many newer ones ...
+    for _ in range(SNAPSHOTS_KEPT):
+        clock.advance(300)
+        await poll(state, CROWDS)
+        await get_page(client, path)
+    assert (await client.get(URL(path_of(next_url), encoded=True), headers={"Accept": NQUADS})).status == 200
+    # ... and once it is older, it expires when enough newer versions were served: 410 with a problem document.
+    import ldf_server.fragments.tpf as tpf_module
+
+    monkeypatch.setattr(tpf_module, "SNAPSHOT_SECONDS", 0.0)
     for _ in range(SNAPSHOTS_KEPT):
         clock.advance(300)
         await poll(state, CROWDS)

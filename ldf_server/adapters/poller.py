@@ -38,6 +38,8 @@ class FeedStatus:
     polls_failed: int = 0
     members_added: int = 0
     records_rejected: int = 0
+    late: int = 0  # refused: their page was already published as immutable (raise `grace` if this grows)
+    conflicts: int = 0  # re-reported with other values for the same time (the first values stay)
     rejected_reasons: dict[str, int] = field(default_factory=dict)
 
     def stale(self, now: float) -> bool:
@@ -144,6 +146,8 @@ class Poller:
     def _record(self, result: IngestResult) -> IngestResult:
         self.status.members_added += result.added
         self.status.records_rejected += result.rejected_total
+        self.status.late += result.late
+        self.status.conflicts += result.conflicts
         for reason, n in result.rejected.items():
             self.status.rejected_reasons[reason] = self.status.rejected_reasons.get(reason, 0) + n
         return result

@@ -14,6 +14,7 @@ fragment sees one consistent list even while feeds keep updating the data.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -24,7 +25,9 @@ from ldf_server.fragments.triples import Term, Triple, TripleIndex, doc_triples
 from ldf_server.vocabularies import FOAF, HYDRA, RDF, VOID, XSD
 
 PAGE_SIZE = 100
-SNAPSHOTS_KEPT = 8
+SNAPSHOTS_KEPT = 8  # at least this many recent snapshots ...
+SNAPSHOT_SECONDS = 600.0  # ... and every snapshot younger than this, so long queries can finish,
+SNAPSHOTS_MAX = 64  # ... but never more than this (pushes can change the data every second)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +49,7 @@ class TpfSource:
         self.dataset_iri = url + "#dataset"
         self.streams = streams
         self.genid_base = genid_base
-        self._snapshots: OrderedDict[str, TripleIndex] = OrderedDict()
+        self._snapshots: OrderedDict[str, tuple[float, TripleIndex]] = OrderedDict()
         self._token: object = None
 
     def token(self) -> object:
@@ -57,21 +60,24 @@ class TpfSource:
         if token != self._token or not self._snapshots:
             version = hashlib.blake2b(repr(token).encode(), digest_size=6).hexdigest()
             if version not in self._snapshots:
-                self._snapshots[version] = TripleIndex.of(self._triples())
-                while len(self._snapshots) > SNAPSHOTS_KEPT:
+                now = time.monotonic()
+                self._snapshots[version] = (now, TripleIndex.of(self._triples()))
+                while len(self._snapshots) > SNAPSHOTS_MAX or (
+                    len(self._snapshots) > SNAPSHOTS_KEPT and next(iter(self._snapshots.values()))[0] < now - SNAPSHOT_SECONDS
+                ):
                     self._snapshots.popitem(last=False)
             self._token = token
             self._version = version
-        return self._version, self._snapshots[self._version]
+        return self._version, self._snapshots[self._version][1]
 
     def snapshot(self, version: str | None) -> tuple[str, TripleIndex]:
         if version is None:
             return self.current()
         self.current()  # make sure the newest exists too
-        index = self._snapshots.get(version)
-        if index is None:
+        kept = self._snapshots.get(version)
+        if kept is None:
             raise SnapshotGone(version)
-        return version, index
+        return version, kept[1]
 
     def _triples(self) -> list[Triple]:
         out: list[Triple] = []

@@ -44,12 +44,15 @@ def doc_triples(doc: dict[str, Any], genid_base: str) -> list[Triple]:
 
     def name(bnode: str, depth: int = 0) -> str:
         if bnode not in names:
+            # Named by where it hangs (parent, predicate) and by its own literal/IRI values, so two
+            # blank nodes under one parent and predicate still get different names.
+            own = " ".join(sorted(f"{p} {o}" for s, p, o in raw if s == bnode and not o.startswith("_:")))
             if bnode in parents and depth < 16:
                 s, p = parents[bnode]
                 anchor = name(s, depth + 1) if s.startswith("_:") else s
-                seed = f"{anchor} {p}"
-            else:  # a root blank node: name it by its own triples
-                seed = " ".join(sorted(f"{p} {o}" for s, p, o in raw if s == bnode))
+                seed = f"{anchor} {p} {own}"
+            else:  # a root blank node: its own triples are all there is
+                seed = own
             names[bnode] = f"<{genid_base}{hashlib.blake2b(seed.encode(), digest_size=9).hexdigest()}>"
         return names[bnode]
 

@@ -17,6 +17,7 @@ class IngestResult:
     added: int = 0
     unchanged: int = 0
     duplicates: int = 0
+    conflicts: int = 0
     late: int = 0
     expired: int = 0
     rejected: dict[str, int] = field(default_factory=dict)  # reason → count
@@ -50,8 +51,11 @@ def ingest(store: DatasetStore, batch: Batch, *, source: str) -> IngestResult:
         log.warning("feed %s: skipped %s", source, problem)
     added = store.add(good)
     result.added, result.duplicates, result.late, result.expired = added.added, added.duplicates, added.late, added.expired
+    result.conflicts = added.conflicts
     if result.rejected:
         log.warning("feed %s: rejected %s", source, result.rejected)
     if result.late:
-        log.info("feed %s: refused %d late members (their pages are already immutable)", source, result.late)
+        log.warning("feed %s: refused %d late members (their pages are already published as immutable)", source, result.late)
+    if result.conflicts:
+        log.warning("feed %s: %d records revise values already published for the same time; the first values stay", source, result.conflicts)
     return result

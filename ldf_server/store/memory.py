@@ -39,6 +39,7 @@ class Window:
 class AddResult:
     added: int = 0
     duplicates: int = 0
+    conflicts: int = 0  # duplicates whose values differ from what was stored
     late: int = 0
     expired: int = 0
 
@@ -92,8 +93,12 @@ class DatasetStore:
                 result.expired += 1
             elif m.time < self.sealed_before:
                 result.late += 1
-            elif m.key in new or self._contains(m):
+            elif m.key in new:
                 result.duplicates += 1
+            elif (stored := self._find(m)) is not None:
+                result.duplicates += 1
+                if stored.values != m.values:
+                    result.conflicts += 1  # a feed revised a value it already reported: first one wins
             else:
                 new[m.key] = m
         if new and self.journal is not None:
@@ -131,11 +136,17 @@ class DatasetStore:
         return loaded
 
     def _contains(self, m: Member) -> bool:
+        return self._find(m) is not None
+
+    def _find(self, m: Member) -> Member | None:
+        """The stored member with the same (site, series, time), if any."""
         window = self._windows.get(m.time - m.time % self.window_ms)
         if window is None:
-            return False
+            return None
         i = bisect_left(window.members, m.key, key=_member_key)
-        return i < len(window.members) and _member_key(window.members[i]) == m.key
+        if i < len(window.members) and _member_key(window.members[i]) == m.key:
+            return window.members[i]
+        return None
 
     def _insert(self, m: Member, at: float) -> None:
         start = m.time - m.time % self.window_ms
@@ -234,8 +245,11 @@ class DatasetStore:
         return out
 
     def next_update(self, now: float) -> float | None:
-        upcoming = [t for t in self._next_updates.values() if t > now]
-        return min(upcoming) if upcoming else None
+        """When a feed next brings data: the earliest expected poll, or ``now`` when one is overdue
+        (a slow poll is under way: caches should come back at once, not in a full interval)."""
+        if not self._next_updates:
+            return None
+        return max(now, min(self._next_updates.values()))
 
     def _touch(self, now: float | None = None) -> None:
         self.version += 1
