@@ -330,3 +330,19 @@ async def test_unencoded_plus_in_offset_is_understood(client):
     resp = await client.get("/parking/view?time=2026-03-31T13:44:59+02:00", allow_redirects=False)
     assert resp.status == 302 and resp.headers["Location"].endswith("/windows/2026-03-31T11:30:00Z")
     await assert_problem(await client.get("/parking/view", params={"time": "2026-03-31T12:00:00Z\nX"}, allow_redirects=False), 400)
+
+
+async def test_last_modified_moves_when_a_page_closes(client, clock):
+    """A revalidation with If-Modified-Since after the window closed must get the new body."""
+    url = "/parking/windows/2026-03-31T12:00:00Z"
+    open_resp = await client.get(url)
+    since = open_resp.headers["Last-Modified"]
+    clock.set("2026-03-31T12:16:30Z")  # closed (end 12:15 + 1 min grace)
+    closed = await client.get(url, headers={"If-Modified-Since": since})
+    assert closed.status == 200 and closed.headers["Cache-Control"] == IMMUTABLE
+    assert node(await closed.json(content_type=None), "Node")["immutable"] is True
+    view_before = await client.get("/parking/view")
+    clock.set("2026-04-01T00:00:30Z")  # a new day: the view gains a relation without a new member
+    view_after = await client.get("/parking/view", headers={"If-Modified-Since": view_before.headers["Last-Modified"]})
+    assert view_after.status == 200
+    assert "2026-04-01" in str(await view_after.json(content_type=None))

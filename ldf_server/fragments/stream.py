@@ -152,7 +152,9 @@ class StreamFragments:
         # Without tree:shape here: clients that read the stream document and then the view
         # into one store (ldes-client does, across named graphs) would find two shapes.
         stream = {k: v for k, v in self.stream_node(with_view=True).items() if k != "shape"}
-        return Fragment({"@graph": [stream, node]}, immutable=False, modified=self.store.modified)
+        # The relations change when a new day starts, even with no new member.
+        modified = max(self.store.modified, today / 1000)
+        return Fragment({"@graph": [stream, node]}, immutable=False, modified=modified)
 
     def day(self, day: int, now: int) -> Fragment:
         immutable = self.timeline.day_closed(day, now)
@@ -171,7 +173,15 @@ class StreamFragments:
         }
         if immutable:
             node["immutable"] = True
-        return Fragment({"@graph": [self.stream_node(with_view=False), node]}, immutable=immutable, modified=self.store.modified)
+        # Last-Modified must move whenever the body does: when a window or the day closes, not
+        # only when a member arrives, or caches revalidating with If-Modified-Since keep old bytes.
+        windows = [self.store.window(s) for s in starts]
+        content = max((w.modified for w in windows if w is not None), default=0.0)
+        if immutable:
+            modified = max(content, (day + DAY_MS + self.timeline.grace_ms) / 1000)
+        else:
+            modified = max(self.store.modified, open_start / 1000)
+        return Fragment({"@graph": [self.stream_node(with_view=False), node]}, immutable=immutable, modified=modified)
 
     def window(self, start: int, now: int) -> Fragment:
         immutable = self.timeline.window_closed(start, now)
@@ -186,7 +196,9 @@ class StreamFragments:
         node: dict[str, Any] = {"@id": self.urls.window(self.ds, start), "@type": "Node", "isPartOf": self.urls.stream(self.ds)}
         if immutable:
             node["immutable"] = True
-        modified = window.modified if window else self.store.modified
+        modified = window.modified if window else 0.0
+        if immutable:  # the body gained ldes:immutable when the window closed
+            modified = max(modified, (end + self.timeline.grace_ms) / 1000)
         return Fragment({"@graph": [stream, node]}, immutable=immutable, modified=modified)
 
     def _relations(self, target: str, lo: int, hi: int) -> list[dict[str, Any]]:
