@@ -207,3 +207,21 @@ async def test_keys_are_never_logged(push_client, clock, caplog):
     await post(push_client, "/crowds/push/counters-a", count(clock), key=KEY_B)
     await post(push_client, "/crowds/push/counters-a", count(clock))
     assert KEY_A not in caplog.text and KEY_B not in caplog.text
+
+
+async def test_resending_after_the_page_closed_is_still_harmless(push_client, clock):
+    """A sensor that retries after a lost answer must not get stuck on a 422 once the page is sealed."""
+    record = count(clock, n=9, offset=-30)
+    first = await post(push_client, "/crowds/push/counters-a", [record])
+    assert (await first.json())["accepted"] == 1
+    clock.advance(3 * 3600)
+    found = await push_client.get("/crowds/view", params={"time": record["resultTime"]}, allow_redirects=False)
+    page = await push_client.get(found.headers["Location"].removeprefix(BASE))
+    assert page.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    newer = count(clock, n=10, offset=-30)
+    again = await post(push_client, "/crowds/push/counters-a", [record, newer])
+    assert again.status == 200, await again.text()
+    assert await again.json() == {"accepted": 1, "duplicates": 1, "records": 2}
+    late = count(clock, site="gent/graslei", n=1, offset=-3 * 3600)  # new, but its page is sealed
+    body = await problem(await post(push_client, "/crowds/push/counters-a", [late]), 422)
+    assert "immutable" in body["errors"][0]["errors"][0]

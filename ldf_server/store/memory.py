@@ -92,7 +92,10 @@ class DatasetStore:
             if m.time < self.retained_from:
                 result.expired += 1
             elif m.time < self.sealed_before:
-                result.late += 1
+                if self._find(m) is not None:
+                    result.duplicates += 1  # a resend of a member of a sealed page: harmless
+                else:
+                    result.late += 1
             elif m.key in new:
                 result.duplicates += 1
             elif (stored := self._find(m)) is not None:
@@ -128,14 +131,15 @@ class DatasetStore:
                     self.first_seen = min(self.first_seen if self.first_seen is not None else h["first_seen"], h["first_seen"])
             else:
                 m = member_from_record(record)
-                if m.time >= self.retained_from and not self._contains(m):
+                if m.time >= self.retained_from and not self.contains(m):
                     self._insert(m, record.get("a", self.clock()))
                     loaded += 1
         self.version += 1
         self.modified = max((w.modified for w in self._windows.values()), default=self.modified)
         return loaded
 
-    def _contains(self, m: Member) -> bool:
+    def contains(self, m: Member) -> bool:
+        """Whether a member with the same (site, series, time) is stored."""
         return self._find(m) is not None
 
     def _find(self, m: Member) -> Member | None:
