@@ -20,6 +20,7 @@ from ldf_server.fragments.timeline import Timeline
 from ldf_server.fragments.tpf import TpfSource
 from ldf_server.fragments.urls import Urls
 from ldf_server.http.auth import load_sources
+from ldf_server.http.metrics import METRICS, Metrics
 from ldf_server.http.middleware import problems_and_cors
 from ldf_server.http.routes import add_routes
 from ldf_server.http.state import STATE, ServerState
@@ -59,9 +60,19 @@ def build_state(
 
 
 def create_app(config: Config, *, state: ServerState | None = None, run_feeds: bool = True) -> web.Application:
-    """The app factory. ``run_feeds=False`` serves a store filled by the caller (tests, benchmarks)."""
-    app = web.Application(middlewares=[problems_and_cors], client_max_size=MAX_REQUEST_BODY)
-    app[STATE] = state if state is not None else build_state(config)
+    """The app factory. ``run_feeds=False`` serves a store filled by the caller (tests, benchmarks).
+
+    On SIGTERM, ``web.run_app`` stops listening, runs ``on_shutdown`` (before in-flight requests
+    end: flush nothing there), waits up to ``server.shutdown_timeout`` for in-flight requests,
+    then unwinds the cleanup contexts in reverse order: retention stops, the pollers are
+    cancelled, and only then are the journals flushed and closed. A component that must flush
+    at shutdown adds a cleanup context before ``_feeds``, so it closes after the last poll.
+    """
+    state = state if state is not None else build_state(config)
+    state.metrics = Metrics(state)  # a registry per app: many apps share one test process
+    app = web.Application(middlewares=[state.metrics.middleware, problems_and_cors], client_max_size=MAX_REQUEST_BODY)
+    app[STATE] = state
+    app[METRICS] = state.metrics
     add_routes(app)
     if config.server.data_dir:
         app.cleanup_ctx.append(_journals)
@@ -94,10 +105,16 @@ def open_journals(state: ServerState, data_dir: Path) -> int:
     """Replay each dataset's durable log into its store, then journal every later change."""
     server = state.config.server
     loaded = 0
+    metrics = state.metrics
     for ds, stream in state.streams.items():
-        journal = DatasetLog(data_dir / ds, fsync=server.fsync, fsync_interval=server.fsync_interval)
+        journal = DatasetLog(
+            data_dir / ds, fsync=server.fsync, fsync_interval=server.fsync_interval,
+            on_append=(lambda n, ds=ds: metrics.log_appended(ds, n)) if metrics else None,
+        )
         loaded += stream.store.restore(journal.replay())
         stream.store.journal = journal
+        # A log that cannot be written takes the server out of rotation until a write succeeds.
+        state.health_checks[f"log:{ds}"] = lambda j=journal: (j.last_error is None, j.last_error or "writable")
     return loaded
 
 

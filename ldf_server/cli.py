@@ -64,9 +64,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def serve(config) -> int:  # type: ignore[no-untyped-def]
-    from aiohttp import web
-
     from ldf_server.app import create_app
+    from ldf_server.http import limits
 
     try:
         import uvloop
@@ -74,12 +73,13 @@ def serve(config) -> int:  # type: ignore[no-untyped-def]
         uvloop = None
     app = create_app(config)
     logging.getLogger(__name__).info("serving %s on %s:%s", config.server.public_base, config.server.host, config.server.port)
-    web.run_app(
+    limits.run(  # web.run_app, with the [server] limits on every connection (see ldf_server/http/limits.py)
         app,
+        config.server,
         host=config.server.host,
         port=config.server.port,
         access_log=logging.getLogger("aiohttp.access") if config.server.log_level == "debug" else None,
-        print=None,
+        shutdown_timeout=config.server.shutdown_timeout,  # SIGTERM: in-flight requests get this long
         loop=uvloop.new_event_loop() if uvloop else None,
     )
     return 0

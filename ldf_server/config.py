@@ -44,6 +44,16 @@ class ServerConfig(_Strict):
     fsync_interval: Duration = 1.0
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     max_push_body: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)  # bytes; larger pushes get 413
+    # Limits against hostile or broken clients (ldf_server/http/limits.py).
+    max_request_line: int = Field(default=8190, ge=256, le=65536)  # bytes of the request target; longer: 414
+    max_header_size: int = Field(default=8190, ge=256, le=65536)  # bytes of one header line; longer: 431
+    max_headers: int = Field(default=128, ge=16, le=1024)  # header lines in a request; more: 431
+    max_connections: int = Field(default=1000, ge=1, le=1_000_000)  # open connections; more: 503 and closed
+    header_timeout: Annotated[Duration, Field(gt=0, le=3600)] = 10.0  # from a request's first byte to its last header: else 408, closed
+    body_timeout: Annotated[Duration, Field(gt=0, le=3600)] = 30.0  # for a push body to arrive completely: else 408
+    keepalive_timeout: Annotated[Duration, Field(ge=0, le=86400)] = 75.0  # an idle connection is closed after this
+    # On SIGTERM: how long in-flight requests may take to finish before they are cancelled.
+    shutdown_timeout: Annotated[Duration, Field(ge=0, le=600)] = 10.0
 
     @property
     def public_base(self) -> str:

@@ -193,3 +193,29 @@ async def test_unwritable_data_directory_keeps_serving_and_refuses_pushes(aiohtt
     assert resp.headers["Content-Type"].startswith("application/problem+json")
     assert "nothing was stored" in (await resp.json(content_type=None))["detail"]
     assert state.streams["parking"].store.newest("gent/p7") is None
+
+
+async def test_readiness_and_metrics_follow_the_log(aiohttp_client, tmp_path):
+    clock = FakeClock(NOW)
+    config = make_config(feeds=[simulator_feed(backfill="1h")], data_dir=str(tmp_path))
+    state = build_state(config, clock=clock)
+    client = await aiohttp_client(create_app(config, state=state, run_feeds=False))  # opens the journals
+    store = state.streams["parking"].store
+    for poller in state.pollers:
+        poller.backfill()
+    site = sorted(store.sites)[0]
+    assert (await client.get("/health/ready")).status == 200
+    metrics = await (await client.get("/metrics")).text()
+    appended = [line for line in metrics.splitlines() if line.startswith("ldf_log_appended_bytes_total")]
+    assert appended and float(appended[0].split()[-1]) == store.journal.bytes_appended > 0
+
+    day_file = store.journal._appenders[next(k for k in store.journal._appenders if k.startswith("days/"))]
+    day_file.file = DiskFull(day_file.file)
+    with pytest.raises(LogError):
+        store.add([parking_member(site, parse_instant(NOW) - 500, 1)])
+    ready = await client.get("/health/ready")
+    assert ready.status == 503
+    assert "No space left" in str(await ready.json())
+    # The failed write was rolled back and the file reopened: space is back.
+    store.add([parking_member(site, parse_instant(NOW) - 400, 1)])
+    assert (await client.get("/health/ready")).status == 200

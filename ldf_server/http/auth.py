@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 
 def digest(key: str) -> bytes:
-    return hashlib.sha256(key.encode("utf-8")).digest()
+    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).digest()  # header bytes that are not UTF-8 hash as sent
 
 
 @dataclass(frozen=True, slots=True)

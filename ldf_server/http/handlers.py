@@ -8,6 +8,7 @@ from ldf_server.fragments import catalog as catalog_doc
 from ldf_server.fragments import latest as latest_doc
 from ldf_server.fragments.fragment import Fragment
 from ldf_server.fragments.stream import OutOfRange, StreamFragments
+from ldf_server.http.health import readiness
 from ldf_server.http.problems import Problem
 from ldf_server.http.respond import JSONLD_OFFERS, respond
 from ldf_server.http.state import STATE, ServerState
@@ -182,18 +183,6 @@ async def health_live(request: web.Request) -> web.Response:
 
 
 async def health_ready(request: web.Request) -> web.Response:
-    """200 once the store is loaded; feeds that fail are reported (and make it 'degraded')."""
-    state = request.app[STATE]
-    now = state.clock()
-    feeds = [p.status.as_json(now) for p in state.pollers]
-    stale = [f["feed"] for f in feeds if f["stale"]]
-    body = {
-        "status": "starting" if not state.ready else ("degraded" if stale else "ok"),
-        "stale_feeds": stale,
-        "feeds": feeds,
-        "datasets": {
-            ds: {"members": s.store.member_count, "sites": len(s.store.sites), "updated": format_instant(int(s.store.modified * 1000))}
-            for ds, s in state.streams.items()
-        },
-    }
-    return web.json_response(body, status=200 if state.ready else 503, headers={"Cache-Control": "no-store"})
+    """200 ``ok`` / ``degraded`` (stale feeds), 503 ``starting`` / ``failing``: see ``http/health.py``."""
+    status, body = readiness(request.app[STATE])
+    return web.json_response(body, status=status, headers={"Cache-Control": "no-store"})

@@ -7,8 +7,13 @@ batch. Resending records already stored is harmless (idempotent on site, series 
 
 from __future__ import annotations
 
+import asyncio
+import json
+from typing import Any
+
 import orjson
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from ldf_server.adapters.push import PushFormatError, parse_records, records_of
 from ldf_server.fragments.members import site_iri
@@ -39,13 +44,12 @@ async def push(request: web.Request) -> web.Response:
     limit = state.config.server.max_push_body
     if request.content_length is not None and request.content_length > limit:
         raise Problem(413, f"the body is larger than the limit of {limit} bytes; split the batch", title="Content Too Large")
-    body = await request.content.read(limit + 1)
-    if len(body) > limit:
-        raise Problem(413, f"the body is larger than the limit of {limit} bytes; split the batch", title="Content Too Large")
+    body = await _read_body(request, limit, state.config.server.body_timeout)
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise Problem(400, f"the body is not valid JSON: {exc}", title="Malformed JSON") from None
+    _refuse_duplicate_keys(body)
     try:
         records = records_of(doc, json_ld=content_type == "application/ld+json", own_context_url=state.urls.context())
     except PushFormatError as exc:
@@ -66,6 +70,50 @@ async def push(request: web.Request) -> web.Response:
         {"accepted": result.added, "duplicates": result.duplicates, "records": len(records)},
         headers={"Cache-Control": "no-store"},
     )
+
+
+async def _read_body(request: web.Request, limit: int, timeout: float) -> bytes:
+    """The whole body (``read(n)`` returns what has arrived so far), at most ``limit`` bytes, within ``timeout``."""
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(timeout):
+            while size <= limit:
+                chunk = await request.content.read(limit + 1 - size)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+    except TimeoutError:
+        raise Problem(408, f"the body did not arrive within {timeout:g} s", title="Request Timeout") from None
+    except RequestPayloadError as exc:
+        raise Problem(400, f"the body could not be read: {exc}", title="Malformed body") from None
+    except ConnectionError:  # the client went away mid-body: nobody reads this answer, but it is no server error
+        raise Problem(400, "the connection closed before the body was complete", title="Incomplete body") from None
+    if size > limit:
+        raise Problem(413, f"the body is larger than the limit of {limit} bytes; split the batch", title="Content Too Large")
+    return b"".join(chunks)
+
+
+def _refuse_duplicate_keys(body: bytes) -> None:
+    """I-JSON (RFC 7493): an object naming a member twice is refused, not read as its last value."""
+    duplicates: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(items)
+        if len(obj) != len(items) and not duplicates:
+            seen: set[str] = set()
+            duplicates.append(next(k for k, _ in items if k in seen or seen.add(k)))  # type: ignore[func-returns-value]
+        return obj
+
+    try:
+        json.loads(body, object_pairs_hook=pairs)
+    except RecursionError:
+        raise Problem(400, "the body nests arrays or objects too deeply", title="Malformed JSON") from None
+    except ValueError as exc:
+        raise Problem(400, f"the body is not valid JSON: {exc}", title="Malformed JSON") from None
+    if duplicates:
+        raise Problem(400, f"an object names the member {duplicates[0][:100]!r} more than once", title="Malformed JSON")
 
 
 def _authorize(request: web.Request, state: ServerState, source_id: str) -> None:
@@ -103,6 +151,8 @@ def _store_problems(fragments: StreamFragments, members: list, earlier: list[dic
     problems = []
     for index, member in zip(valid_indexes, members):
         site = store.sites.get(member.site)
+        if store.contains(member):
+            continue  # a resend of what is stored: harmless, counted as a duplicate, even in a sealed page
         reason = common_problem(member, site, now) or (pilot.check(member, site) if site else None)
         if reason is None and member.time < store.retained_from:
             reason = "older than the retention window"

@@ -90,3 +90,8 @@ class RepresentationCache:
 
     def __len__(self) -> int:
         return len(self._items)
+
+    @property
+    def total_bytes(self) -> int:
+        """Bytes counted against ``max_bytes`` (each body twice: room for its gzipped copy)."""
+        return self._bytes

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ldf_server.http import handlers, push, tpf
+from ldf_server.http import handlers, metrics, push, tpf
 
 DS = "{ds:[a-z][a-z0-9-]*}"
 
@@ -15,6 +15,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/context.jsonld", handlers.context)
     r.add_get("/health/live", handlers.health_live)
     r.add_get("/health/ready", handlers.health_ready)
+    r.add_get("/metrics", metrics.metrics_endpoint)
     r.add_get("/tpf", tpf.all_datasets)
     r.add_get(f"/{DS}", handlers.stream)
     r.add_get(f"/{DS}/tpf", tpf.one_dataset)

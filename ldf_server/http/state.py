@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from aiohttp import web
 
@@ -16,6 +16,9 @@ from ldf_server.fragments.tpf import TpfSource
 from ldf_server.fragments.urls import Urls
 from ldf_server.http.auth import PushSource
 from ldf_server.http.representations import RepresentationCache
+
+if TYPE_CHECKING:
+    from ldf_server.http.metrics import Metrics
 
 DEFAULT_MAX_AGE = 60
 MAX_MUTABLE_AGE = 3600
@@ -33,6 +36,10 @@ class ServerState:
     clock: Callable[[], float] = time.time
     ready: bool = False
     started: float = field(default_factory=time.time)  # Last-Modified of static documents
+    # Readiness checks components register by name (the durable log as "log"): each returns
+    # (healthy, reason); one unhealthy check makes /health/ready answer 503 (see http/health.py).
+    health_checks: dict[str, Callable[[], tuple[bool, str]]] = field(default_factory=dict)
+    metrics: Metrics | None = None  # the app's Prometheus registry and hooks, set by create_app
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)

@@ -31,7 +31,7 @@ import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 import orjson
 
@@ -169,8 +169,16 @@ class _Appender:
 class DatasetLog:
     """The durable log of one dataset (see the module docstring for the layout)."""
 
-    def __init__(self, root: Path, *, fsync: str = "always", fsync_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        fsync: str = "always",
+        fsync_interval: float = 1.0,
+        on_append: Callable[[int], None] | None = None,  # told the bytes of every successful append
+    ) -> None:
         self.root = root
+        self.on_append = on_append
         self.fsync = fsync
         self.fsync_interval = fsync_interval
         self._appenders: dict[str, _Appender] = {}
@@ -226,6 +234,8 @@ class DatasetLog:
             self._last_sync = now
         self.bytes_appended += len(blob)
         self.last_error = None
+        if self.on_append is not None:
+            self.on_append(len(blob))
 
     def close(self) -> None:
         for appender in self._appenders.values():
