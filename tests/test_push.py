@@ -225,3 +225,13 @@ async def test_resending_after_the_page_closed_is_still_harmless(push_client, cl
     late = count(clock, site="gent/graslei", n=1, offset=-3 * 3600)  # new, but its page is sealed
     body = await problem(await post(push_client, "/crowds/push/counters-a", [late]), 422)
     assert "immutable" in body["errors"][0]["errors"][0]
+
+
+async def test_browsers_may_push_after_a_cors_preflight(push_client):
+    pre = await push_client.options("/crowds/push/counters-a", headers={
+        "Origin": "https://console.example", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type"})
+    assert pre.status == 204
+    assert "POST" in pre.headers["Access-Control-Allow-Methods"]
+    allowed = pre.headers["Access-Control-Allow-Headers"].lower()
+    assert "authorization" in allowed and "content-type" in allowed and "x-api-key" in allowed

@@ -16,8 +16,10 @@ CORS_HEADERS = {
     "Access-Control-Expose-Headers": "ETag, Location, Link, Content-Encoding",
 }
 PREFLIGHT_HEADERS = {
-    "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
-    "Access-Control-Allow-Headers": "Accept, Accept-Encoding, If-None-Match, If-Modified-Since, Cache-Control",
+    # POST, Authorization, Content-Type and X-API-Key are for push from a browser-based sensor console.
+    "Access-Control-Allow-Methods": "GET, HEAD, POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Accept, Accept-Encoding, If-None-Match, If-Modified-Since, Cache-Control, "
+    "Authorization, Content-Type, X-API-Key",
     "Access-Control-Max-Age": "86400",
 }
 
