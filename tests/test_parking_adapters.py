@@ -487,3 +487,16 @@ def test_expected_readers_agree_on_what_the_fixtures_hold():
     assert isinstance(bad, Expected)
     assert len(feeds.kortrijk(raw("kortrijk_parko", "t1.xml"), POLL_MS).good) == 5
     assert len(feeds.ixor(raw("ixor_parkings", "t1.json"), POLL_MS).good) == 6
+
+
+def test_datatank_repeated_autumn_hour_follows_the_poll_time():
+    """27 Oct 2019, 02:30 local happens twice: the occurrence not after the poll is the right one."""
+    from ldf_server.adapters.ghent_datatank import datatank_time
+    from ldf_server.timeutil import parse_instant
+
+    first = parse_instant("2019-10-27T00:30:00Z")  # 02:30 CEST
+    second = parse_instant("2019-10-27T01:30:00Z")  # 02:30 CET, an hour later
+    assert datatank_time("27/10/2019 02:30:00", before=parse_instant("2019-10-27T00:31:00Z")) == first
+    assert datatank_time("27/10/2019 02:30:00", before=parse_instant("2019-10-27T01:31:00Z")) == second
+    assert datatank_time("27/10/2019 02:30:00") == first
+    assert datatank_time("27/10/2019 03:30:00", before=parse_instant("2019-10-27T02:31:00Z")) == parse_instant("2019-10-27T02:30:00Z")

@@ -48,10 +48,12 @@ class GhentDatatank(HttpAdapter):
     def parse(self, payload: bytes, fetched_at: int) -> Batch:
         opts = self.options
         assert isinstance(opts, GhentDatatankOptions)
-        return parse_datatank(payload, city=opts.city, site_iris=opts.site_iris)
+        return parse_datatank(payload, city=opts.city, site_iris=opts.site_iris, fetched_at=fetched_at)
 
 
-def parse_datatank(payload: bytes, *, city: str, site_iris: dict[str, str]) -> Batch:
+def parse_datatank(
+    payload: bytes, *, city: str, site_iris: dict[str, str], fetched_at: int | None = None
+) -> Batch:
     """Pure mapping of one datatank payload to sites and members."""
     try:
         records = orjson.loads(payload)
@@ -62,7 +64,7 @@ def parse_datatank(payload: bytes, *, city: str, site_iris: dict[str, str]) -> B
     batch = Batch()
     for index, record in enumerate(records):
         try:
-            site, member = _record(record, city, site_iris)
+            site, member = _record(record, city, site_iris, fetched_at)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             batch.problems.append(f"record {index}: {type(exc).__name__}: {exc}")
             continue
@@ -73,21 +75,27 @@ def parse_datatank(payload: bytes, *, city: str, site_iris: dict[str, str]) -> B
     return batch
 
 
-def datatank_time(text: Any) -> int:
-    """Epoch ms of either datatank format: ISO 8601 with an offset, or Brussels ``dd/mm/yyyy HH:MM:SS``."""
+def datatank_time(text: Any, *, before: int | None = None) -> int:
+    """Epoch ms of either datatank format: ISO 8601 with an offset, or Brussels ``dd/mm/yyyy HH:MM:SS``.
+
+    A local time in the hour that repeats when clocks go back is ambiguous: the second
+    occurrence is taken when it is not after ``before`` (the poll time), else the first.
+    """
     if not isinstance(text, str):
         raise ValueError(f"not a date: {text!r}")
     text = text.strip()
     if _LOCAL.match(text):
         layout = "%d/%m/%Y %H:%M:%S" if text.count(":") == 2 else "%d/%m/%Y %H:%M"
-        return to_ms(datetime.strptime(text, layout).replace(tzinfo=BRUSSELS))
+        local = datetime.strptime(text, layout).replace(tzinfo=BRUSSELS)
+        first, second = to_ms(local), to_ms(local.replace(fold=1))
+        return second if second != first and before is not None and second <= before else first
     value = datetime.fromisoformat(text)
     if value.tzinfo is None:
         raise ValueError(f"ISO date without an offset: {text!r}")
     return to_ms(value)
 
 
-def _record(record: Any, city: str, site_iris: dict[str, str]) -> tuple[Site, Member]:
+def _record(record: Any, city: str, site_iris: dict[str, str], fetched_at: int | None) -> tuple[Site, Member]:
     if not isinstance(record["name"], str):
         raise TypeError(f"name is not a string: {record['name']!r}")
     name = record["name"].strip()
@@ -105,7 +113,7 @@ def _record(record: Any, city: str, site_iris: dict[str, str]) -> tuple[Site, Me
     # with spaces added since (P07: 465 now, 450 described) would have good counts refused.
     declared = status.get("totalCapacity", record.get("totalCapacity"))
     capacity = None if declared is None else whole_number(declared, "totalCapacity", minimum=0)
-    observed = datatank_time(status["lastModifiedDate"])
+    observed = datatank_time(status["lastModifiedDate"], before=fetched_at)
     is_open = status.get("open", True)
     if not isinstance(is_open, bool):
         raise TypeError(f"parkingStatus.open is not a boolean: {is_open!r}")
