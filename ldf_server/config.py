@@ -76,6 +76,7 @@ class DatasetConfig(_Strict):
     description: LanguageMap
     licence: Literal["cc0", "modellicentie-gratis-hergebruik"] = "cc0"
     publisher: Publisher | None = None
+    contact: Contact | None = None
     keywords: dict[str, list[str]] = Field(default_factory=dict)
     window: Duration = 300.0
     grace: Duration = 60.0
@@ -112,6 +113,13 @@ class FeedConfig(_Strict):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class Contact(_Strict):
+    """Who answers questions about the data (DCAT-AP's contact point)."""
+
+    name: str
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
 class CatalogConfig(_Strict):
     title: LanguageMap = {"en": "Real-time open city data", "nl": "Realtime open stadsdata"}
     description: LanguageMap = {
@@ -119,6 +127,7 @@ class CatalogConfig(_Strict):
         "nl": "Linked Open Data, dicht bij de bron gepubliceerd als cachebare Linked Data Fragments.",
     }
     publisher: Publisher | None = None
+    contact: Contact | None = None
 
 
 class PushSite(_Strict):

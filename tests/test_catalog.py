@@ -6,7 +6,7 @@ import rdflib
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF
 
 from ldf_server.app import create_app
-from ldf_server.config import Publisher
+from ldf_server.config import Contact, Publisher
 from ldf_server.vocabularies import LICENCES, SPEC_LDES, SPEC_TPF
 from tests.support.seeding import BASE, crowd_dataset, crowd_feed, make_config, parking_dataset, seeded_state, simulator_feed
 
@@ -14,7 +14,8 @@ from tests.support.seeding import BASE, crowd_dataset, crowd_feed, make_config, 
 async def test_catalog_describes_every_dataset_for_harvesting(aiohttp_client, clock):
     config = make_config(datasets=[parking_dataset(), crowd_dataset()], feeds=[simulator_feed(), crowd_feed()])
     publisher = Publisher(name="Stad Gent", iri="https://stad.gent/id/agent/stad-gent")
-    config = config.model_copy(update={"catalog": config.catalog.model_copy(update={"publisher": publisher})})
+    contact = Contact(name="Open data team", email="opendata@stad.gent")
+    config = config.model_copy(update={"catalog": config.catalog.model_copy(update={"publisher": publisher, "contact": contact})})
     state = seeded_state(config, clock)
     client = await aiohttp_client(create_app(config, state=state, run_feeds=False))
     resp = await client.get("/", headers={"Accept": "text/turtle"})
@@ -33,6 +34,8 @@ async def test_catalog_describes_every_dataset_for_harvesting(aiohttp_client, cl
             assert {lit.language for lit in g.objects(dataset, prop)} == {"nl", "en"}, (dataset, prop)
         assert str(g.value(dataset, DCTERMS.license)) in LICENCES.values()
         assert g.value(dataset, DCTERMS.publisher) == publisher
+        contact_point = g.value(dataset, DCAT.contactPoint)
+        assert str(g.value(contact_point, rdflib.URIRef("http://www.w3.org/2006/vcard/ns#hasEmail"))) == "mailto:opendata@stad.gent"
         assert str(g.value(dataset, DCTERMS.accrualPeriodicity)).startswith("http://publications.europa.eu/resource/authority/frequency/")
         assert any(str(t).startswith("http://publications.europa.eu/resource/authority/data-theme/") for t in g.objects(dataset, DCAT.theme))
         bbox = g.value(g.value(dataset, DCTERMS.spatial), DCAT.bbox)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from ldf_server.config import CatalogConfig, Publisher
+from ldf_server.config import CatalogConfig, Contact, Publisher
 from ldf_server.fragments.fragment import Fragment
 from ldf_server.fragments.stream import StreamFragments
 from ldf_server.fragments.urls import Urls
@@ -30,7 +30,7 @@ def catalog(config: CatalogConfig, urls: Urls, streams: Iterable[StreamFragments
         "@type": "Catalog",
         "title": dict(config.title),
         "description": dict(config.description),
-        "dataset": [_dataset(urls, s, config.publisher) for s in streams],
+        "dataset": [_dataset(urls, s, config.publisher, config.contact) for s in streams],
         "service": [
             {
                 "@id": f"{urls.tpf()}#service",
@@ -44,6 +44,8 @@ def catalog(config: CatalogConfig, urls: Urls, streams: Iterable[StreamFragments
     }
     if config.publisher:
         doc["publisher"] = _agent(config.publisher)
+    if config.contact:
+        doc["contactPoint"] = _contact(urls.catalog() + "#contact", config.contact)
     modified = max((s.store.modified for s in streams), default=0.0)
     return Fragment(doc, immutable=False, modified=modified)
 
@@ -52,7 +54,13 @@ def _agent(publisher: Publisher) -> dict[str, Any]:
     return {"@id": publisher.iri, "@type": "Agent", "name": publisher.name}
 
 
-def _dataset(urls: Urls, fragments: StreamFragments, default_publisher: Publisher | None) -> dict[str, Any]:
+def _contact(iri: str, contact: Contact) -> dict[str, Any]:
+    return {"@id": iri, "@type": "Kind", "fn": contact.name, "hasEmail": f"mailto:{contact.email}"}
+
+
+def _dataset(
+    urls: Urls, fragments: StreamFragments, default_publisher: Publisher | None, default_contact: Contact | None
+) -> dict[str, Any]:
     cfg, ds, store = fragments.config, fragments.ds, fragments.store
     dataset_iri = urls.dataset(ds)
     licence = cfg.licence_iri
@@ -82,6 +90,10 @@ def _dataset(urls: Urls, fragments: StreamFragments, default_publisher: Publishe
     publisher = cfg.publisher or default_publisher
     if publisher:
         node["publisher"] = _agent(publisher)
+    if cfg.contact:
+        node["contactPoint"] = _contact(f"{urls.stream(ds)}#contact", cfg.contact)
+    elif default_contact:
+        node["contactPoint"] = f"{urls.catalog()}#contact"
     if cfg.keywords:
         node["keyword"] = {lang: list(words) for lang, words in cfg.keywords.items()}
     bbox = _bounding_box(fragments)
