@@ -154,9 +154,14 @@ def building_member(
     elevator_width: int | None = None,
     toilet_width: int | None = None,
     verdict: str | None = None,
+    description: Mapping[str, Any] | None = None,
 ) -> Member:
-    """One version of a building's accessibility data (door widths in cm, entrance verdict)."""
-    values: dict[str, Any] = {}
+    """One version of a building's accessibility data (door widths in cm, entrance verdict).
+
+    ``description`` (name, position, address as context terms) is part of the version too,
+    so a building that moves or is renamed gets a new version rather than a silent rewrite.
+    """
+    values: dict[str, Any] = dict(description or {})
     for term, value in (
         ("entranceDoorWidth", entrance_width),
         ("elevatorDoorWidth", elevator_width),

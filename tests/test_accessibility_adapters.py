@@ -44,6 +44,14 @@ WIDTH_COLUMNS = {"entranceDoorWidth": "InkomdeurBreedteCm", "elevatorDoorWidth":
 READ_AT = "2026-03-31T08:00:00.250Z"
 
 
+MEASURES = {"entranceDoorWidth", "elevatorDoorWidth", "toiletDoorWidth", "entranceAccessibility"}
+
+
+def measured(values) -> dict:  # type: ignore[no-untyped-def]
+    """The measurements of a version (each version also repeats the building's name, position, address)."""
+    return {k: v for k, v in values.items() if k in MEASURES}
+
+
 def fixture(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
 
@@ -102,7 +110,7 @@ def test_csv_rows_become_buildings_with_registry_iris_and_addresses():
         assert (site.label, site.iri, site.lat, site.lon) == (want["label"], want["iri"], want["lat"], want["lon"])
         assert dict(site.properties) == {"address": want["address"], "modified": want["modified"]}
     members = {m.site: m for m in batch.members}
-    assert {k: dict(m.values) for k, m in members.items()} == {k: e["values"] for k, e in expected.items()}
+    assert {k: measured(m.values) for k, m in members.items()} == {k: e["values"] for k, e in expected.items()}
     assert sites["toevla/14914874"].iri == "https://data.vlaanderen.be/id/gebouw/14914874"
     assert sites["toevla/14914874"].properties["address"]["@id"] == "https://data.vlaanderen.be/id/adres/1475186"
     assert "@id" not in sites["toevla/bibliotheek-de-krook-gent"].properties["address"]
@@ -115,7 +123,7 @@ def test_csv_empty_cells_are_omitted_and_the_member_time_is_the_read_time():
     mechelen = next(m for m in batch.members if m.site == "toevla/stadhuis-mechelen-mechelen")
     row = next(r for r in rows("accessibility_toevla_rows.csv") if r["AccommodatieNaam"] == "Stadhuis Mechelen")
     assert row["LiftDeurBreedteCm"] == row["ToiletDeurBreedteCm"] == ""
-    assert set(mechelen.values) == {"entranceDoorWidth", "entranceAccessibility"}
+    assert set(measured(mechelen.values)) == {"entranceDoorWidth", "entranceAccessibility"}
     assert mechelen.values["entranceAccessibility"] == "accessibleWithHelp"
     # Read at 08:00:00.250: the member is at 08:00:00 (second precision), not LaatstGewijzigd (2018).
     assert {m.time for m in batch.members} == {ms("2026-03-31T08:00:00Z")}
@@ -235,8 +243,8 @@ def test_jsonld_building_is_published_with_corrected_iris():
         "address": {"@id": f"https://data.vlaanderen.be/id/adres/{want['address_id']}", "@type": "Address"},
         "image": want["image"],
     }
-    assert dict(member.values) == want["widths"] == {"entranceDoorWidth": 120, "elevatorDoorWidth": 110}
-    assert all(type(v) is int for v in member.values.values())
+    assert measured(member.values) == want["widths"] == {"entranceDoorWidth": 120, "elevatorDoorWidth": 110}
+    assert all(type(v) is int for v in measured(member.values).values())
     assert member.time == ms("2026-03-31T08:00:00Z") and member.site == site.key
 
 
@@ -259,7 +267,7 @@ def test_jsonld_graph_or_list_of_buildings(name):
     assert mechelen.properties["address"] == {"@type": "Address", "thoroughfare": "Grote Markt", "locatorDesignator": "21",
                                               "postCode": "2800", "postName": "Mechelen",
                                               "fullAddress": "Grote Markt 21, 2800 Mechelen"}
-    values = {m.site: dict(m.values) for m in batch.members}
+    values = {m.site: measured(m.values) for m in batch.members}
     assert values == {"toevla/14914874": sample_building()["widths"], "toevla/stadhuis-mechelen-mechelen": {"entranceDoorWidth": 95}}
 
 
@@ -379,7 +387,8 @@ async def test_csv_feed_end_to_end(tmp_path, aiohttp_client):
         version_ = dict(node["latestVersion"])
         assert version_.pop("observedAt") == (t3 if key in changed else t1)
         assert version_.pop("@id").startswith(f"{BASE}/accessibility/members/{key}/")
-        assert version_ == want["values"]
+        assert measured(version_) == want["values"]
+        assert version_["label"] == node["label"] and version_.get("address") == node.get("address")
         assert node["label"] == want["label"] and node["address"] == want["address"]
         assert node["modified"] == want["modified"] and (node["lat"], node["long"]) == (want["lat"], want["lon"])
     assert nodes[iri("toevla/stadhuis-mechelen-mechelen")]["modified"] != before["toevla/stadhuis-mechelen-mechelen"]["modified"]
@@ -439,7 +448,7 @@ async def test_jsonld_feed_end_to_end(aiohttp_server, aiohttp_client):
     newest = dict(node["latestVersion"])
     assert newest.pop("observedAt") == "2026-03-31T08:20:00Z"
     newest.pop("@id")
-    assert newest == after
+    assert measured(newest) == after and newest["label"] == node["label"]
 
     docs = await every_document(client, "accessibility")
     assert served_versions(docs) == {version(gent, "2026-03-31T08:00:00Z", before["widths"]),
@@ -450,3 +459,25 @@ async def test_jsonld_feed_end_to_end(aiohttp_server, aiohttp_client):
     for wrong in ("http://data.vlaanderen.be/ns/gebouw#", "http://data.vlaanderen.be/id/gebouw",
                   "http://data.vlaanderen.be/id/adres", "imagename", "XMLSchema#Integer"):
         assert wrong not in everything, wrong
+
+
+def test_a_renamed_or_moved_building_gets_a_new_version():
+    """The version carries name, position and address: a change to them is published, not overwritten."""
+    from ldf_server.store.ingest import ingest
+    from ldf_server.store.memory import DatasetStore
+    from tests.support.clock import FakeClock
+
+    text = fixture("accessibility_toevla_rows.csv")
+    clock = FakeClock("2026-03-31T08:00:00Z")
+    store = DatasetStore("accessibility", 3_600_000, pilot="accessibility", clock=clock)
+    first = parse_accessibility_csv(text, int(clock.now * 1000))
+    assert ingest(store, first, source="t").added == len(first.members)
+    clock.advance(60)
+    assert ingest(store, parse_accessibility_csv(text, int(clock.now * 1000)), source="t").added == 0
+    clock.advance(60)
+    batch = parse_accessibility_csv(text.replace(b"Stadhuis Gent", b"Stadhuis van Gent", 1), int(clock.now * 1000))
+    assert ingest(store, batch, source="t").added == 1
+    [renamed] = [m for m in batch.members if m.values["label"] == "Stadhuis van Gent"]
+    assert store.newest(renamed.site).values["label"] == "Stadhuis van Gent"
+    original = next(m for m in first.members if m.site == renamed.site)
+    assert measured(store.newest(renamed.site).values) == measured(original.values), "only the name changed"

@@ -18,7 +18,7 @@ import math
 from typing import ClassVar
 
 from ldf_server.adapters.base import AdapterOptions, PayloadError
-from ldf_server.adapters.buildings import building_site, read_time, registry_id, source_instant
+from ldf_server.adapters.buildings import building_site, described, read_time, registry_id, source_instant
 from ldf_server.adapters.sources import FileOrUrlAdapter, FileOrUrlOptions
 from ldf_server.records import VERDICTS, Batch, Member, Site, building_member
 
@@ -105,7 +105,7 @@ def _row(row: dict[str | None, str | list[str] | None], time: int) -> tuple[Site
         lon=_coordinate(cells.get(LON), LON),
         modified=source_instant(modified) if modified else None,
     )
-    return site, building_member(site.key, time, verdict=verdict, **widths)
+    return site, building_member(site.key, time, verdict=verdict, description=described(site), **widths)
 
 
 def _width(cell: str, column: str) -> int | None:

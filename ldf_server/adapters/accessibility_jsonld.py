@@ -25,7 +25,7 @@ import orjson
 from pyld import jsonld
 
 from ldf_server.adapters.base import AdapterOptions, PayloadError
-from ldf_server.adapters.buildings import building_site, read_time, source_instant
+from ldf_server.adapters.buildings import building_site, described, read_time, source_instant
 from ldf_server.adapters.sources import FileOrUrlAdapter, FileOrUrlOptions
 from ldf_server.records import Batch, Member, Site, building_member
 from ldf_server.vocabularies import DCT, GEO, LOCN, WA, XSD
@@ -150,7 +150,7 @@ def _building(node: dict[str, Any], by_id: dict[str, dict[str, Any]], time: int)
                 if arg in widths and widths[arg] != width:
                     raise ValueError(f"two different values for {prop.removeprefix(WA)}")
                 widths[arg] = width
-    return site, building_member(site.key, time, **widths)
+    return site, building_member(site.key, time, description=described(site), **widths)
 
 
 def _registry_id(iri: str, *patterns: re.Pattern[str]) -> str | None:

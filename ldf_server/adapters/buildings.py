@@ -117,3 +117,13 @@ def address_node(
     if len(node) == 1:  # only the type: nothing is known
         return None
     return node
+
+
+def described(site: Site) -> dict[str, Any]:
+    """The parts of a building's description that belong in each of its versions."""
+    out: dict[str, Any] = {"label": site.label}
+    if site.lat is not None and site.lon is not None:
+        out["lat"], out["long"] = site.lat, site.lon
+    if "address" in site.properties:
+        out["address"] = site.properties["address"]
+    return out
