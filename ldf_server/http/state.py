@@ -33,6 +33,8 @@ class ServerState:
     push_sources: dict[str, PushSource] = field(default_factory=dict)
     tpf: dict[str, TpfSource] = field(default_factory=dict)  # dataset id → interface; "" → all datasets
     cache: RepresentationCache = field(default_factory=RepresentationCache)
+    # TPF pages get their own, smaller cache: arbitrary patterns must not push hot pages out.
+    tpf_cache: RepresentationCache = field(default_factory=lambda: RepresentationCache(32 * 1024 * 1024))
     clock: Callable[[], float] = time.time
     ready: bool = False
     started: float = field(default_factory=time.time)  # Last-Modified of static documents

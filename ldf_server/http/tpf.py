@@ -54,12 +54,12 @@ def _serve(request: web.Request, state: ServerState, source: TpfSource) -> web.R
         raise Problem(410, "this page belongs to a snapshot of the data that is no longer kept; start again from the first page",
                       title="Snapshot expired") from None
     key = (request.raw_path, "tpf:" + media)
-    item = state.cache.get(key, version)
+    item = state.tpf_cache.get(key, version)
     if item is None:
         page = source.page(s, p, o, int(page_text), page_iri, query.get("v"))
         body = terms.encode(media, page.data, page.metadata, page_iri + "#metadata")
         modified = max((st.store.modified for st in source.streams), default=state.started)
         item = Encoded.of(Fragment({}, immutable=False, modified=modified), version, body)
-        state.cache.put(key, item)
+        state.tpf_cache.put(key, item)
     max_age = min((state.max_age(st) for st in source.streams), default=60)
     return send(request, item, media, max_age=max_age)
