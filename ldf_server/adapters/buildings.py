@@ -124,6 +124,9 @@ def described(site: Site) -> dict[str, Any]:
     out: dict[str, Any] = {"label": site.label}
     if site.lat is not None and site.lon is not None:
         out["lat"], out["long"] = site.lat, site.lon
-    if "address" in site.properties:
-        out["address"] = site.properties["address"]
+    address = site.properties.get("address")
+    if isinstance(address, dict) and "@id" in address:
+        # Only registry addresses: an address without an IRI would be a second blank node
+        # beside the site's own, duplicating its triples for SPARQL clients.
+        out["address"] = address
     return out
