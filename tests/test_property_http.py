@@ -28,6 +28,7 @@ from tests.support.seeding import crowd_dataset, crowd_feed, make_config, parkin
 
 NOW = "2026-03-31T12:07:30Z"
 KEY = "key-of-the-counters"
+GARAGE_KEY = "key-of-the-garage"
 DATASETS = ("parking", "crowds")
 METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "DELETE", "PATCH")
 SAFE = "/%.;@~!$&'()*+,=:-_"  # left as generated: percent signs stay, so raw (and broken) escapes reach the server
@@ -50,7 +51,9 @@ async def world(aiohttp_client):
         datasets=[parking_dataset(), crowd_dataset()],
         feeds=[simulator_feed(), crowd_feed()],
         push=[{"id": "counters", "dataset": "crowds", "key_sha256": hashlib.sha256(KEY.encode()).hexdigest(),
-               "sites": [{"key": "gent/korenmarkt", "label": "Korenmarkt"}]}],
+               "sites": [{"key": "gent/korenmarkt", "label": "Korenmarkt"}]},
+              {"id": "garage", "dataset": "parking", "key_sha256": hashlib.sha256(GARAGE_KEY.encode()).hexdigest(),
+               "sites": [{"key": "sint-niklaas/stadspark", "label": "Stadspark"}]}],
     )
     state = seeded_state(config, FakeClock(NOW))
     app = create_app(config, state=state, run_feeds=False)
@@ -132,14 +135,14 @@ RARE = {"Access-Control-Request-Method": ["GET", "POST", "DELETE"], "Expect": ["
 
 
 @st.composite
-def headers(draw, *, push: bool):  # type: ignore[no-untyped-def]
+def headers(draw, *, key: str | None):  # type: ignore[no-untyped-def]
     sent = draw(st.fixed_dictionaries({}, optional=header_values))
-    if push:  # mostly past authentication and media type checks, so the body is read
+    if key:  # a push: mostly past authentication and media type checks, so the body is read
         if draw(st.integers(0, 9)) < 8:
-            sent["Authorization"] = f"Bearer {KEY}"
+            sent["Authorization"] = f"Bearer {key}"
             sent.pop("X-API-Key", None)
         if draw(st.integers(0, 9)) < 8:
-            sent["Content-Type"] = draw(st.sampled_from(["application/json", "application/ld+json"]))
+            sent["Content-Type"] = draw(st.sampled_from(["application/json"] * 3 + ["application/ld+json"]))
     if draw(st.integers(0, 9)) == 0:
         name = draw(st.sampled_from(sorted(RARE)))
         sent[name] = draw(st.sampled_from(RARE[name]))
@@ -153,33 +156,50 @@ json_values = st.recursive(
     max_leaves=12,
 )
 RECORD = {"site": "gent/korenmarkt", "resultTime": "2026-03-31T12:05:00Z", "observedProperty": "people", "hasSimpleResult": 5}
-bodies = st.one_of(
-    st.none(),
+PARKING_RECORD = {"site": "sint-niklaas/stadspark", "observedAt": "2026-03-31T12:05:00Z", "vacantSpaces": 5}
+FIELDS = ["site", "resultTime", "observedProperty", "hasSimpleResult", "start", "end", "direction", "@id", "@type",
+          "observedAt", "vacantSpaces", "siteStatus", "openingStatus", "isVersionOf", "hasFeatureOfInterest"]
+span = st.fixed_dictionaries({}, optional={"hasBeginning": json_values, "hasEnd": json_values,
+                                           "inXSDDateTimeStamp": json_values})
+mutated_records = st.builds(
+    lambda base, changes: {**base, **changes},
+    st.sampled_from([RECORD, PARKING_RECORD]),
+    st.dictionaries(st.sampled_from(FIELDS), json_values, max_size=3)
+    | st.fixed_dictionaries({"phenomenonTime": span | json_values}),
+)
+record_lists = st.lists(mutated_records, min_size=1, max_size=3).map(orjson.dumps)
+some_bodies = st.one_of(
+    record_lists,
     st.binary(max_size=200),
     json_values.map(orjson.dumps),
     st.just(orjson.dumps([RECORD])),
     st.sampled_from([b"[" * 5000, b"[" * 1030 + b"]" * 1030, b'{"a": 1, "a": 2}', b"\xff\xfe", b'"\\ud800"',
                      b"9" * 5000, b'{"@context": "http://example.org/ctx.jsonld", "site": "x"}']),
 )
+bodies = st.none() | some_bodies
 
 
 # -- the property -----------------------------------------------------------------------------
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 async def test_no_request_gets_a_5xx_and_every_error_is_a_problem_document(world, data):
     client, sites = world
     push = data.draw(st.integers(0, 9), label="scenario") < 3
     if push:
         method = "POST"
-        path = data.draw(st.sampled_from(["/crowds/push/counters"] * 4 + ["/parking/push/counters", "/crowds/push/nope"]), label="path")
+        path = data.draw(st.sampled_from(["/crowds/push/counters"] * 3 + ["/parking/push/garage"] * 2
+                                         + ["/parking/push/counters", "/crowds/push/nope"]), label="path")
     else:
         method = data.draw(st.sampled_from(["GET"] * 4 + ["HEAD"] * 2 + ["OPTIONS"] + list(METHODS)), label="method")
         path = data.draw(paths(sites), label="path")
     query = data.draw(queries if data.draw(st.booleans(), label="with query") else st.just(""), label="query")
-    sent = data.draw(headers(push=push), label="headers")
-    body = data.draw(bodies if push or data.draw(st.integers(0, 9), label="with body") == 0 else st.none(), label="body")
+    sent = data.draw(headers(key=(GARAGE_KEY if "garage" in path else KEY) if push else None), label="headers")
+    if push:
+        body = data.draw(st.one_of(record_lists, record_lists, bodies), label="body")
+    else:
+        body = data.draw(bodies if data.draw(st.integers(0, 9), label="with body") == 0 else st.none(), label="body")
     if body is not None and data.draw(st.integers(0, 9), label="chunked") == 0:
         sent["Transfer-Encoding"] = "chunked"
     target = path + (f"?{query}" if query else "")
@@ -194,6 +214,26 @@ async def test_no_request_gets_a_5xx_and_every_error_is_a_problem_document(world
             doc = orjson.loads(payload)
             assert doc["status"] == resp.status, doc
             assert isinstance(doc["title"], str) and doc["title"]
+
+
+PUSHES = [("/crowds/push/counters", KEY, RECORD), ("/parking/push/garage", GARAGE_KEY, PARKING_RECORD)]
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data())
+async def test_no_pushed_body_gets_a_5xx(world, data):
+    """Authenticated pushes of generated records: each is stored (200) or refused with a 4xx problem."""
+    client, _ = world
+    path, key, _ = data.draw(st.sampled_from(PUSHES), label="source")
+    media = data.draw(st.sampled_from(["application/json"] * 3 + ["application/ld+json"]), label="content type")
+    body = data.draw(st.one_of(record_lists, record_lists, record_lists, some_bodies), label="body")
+    async with client.post(path, data=body, headers={"Authorization": f"Bearer {key}", "Content-Type": media}) as resp:
+        payload = await resp.read()
+    event(f"POST {resp.status}")
+    assert resp.status == 200 or 400 <= resp.status < 500, (resp.status, payload[:500])
+    if resp.status != 200:
+        assert resp.headers["Content-Type"].startswith("application/problem+json")
+        assert orjson.loads(payload)["status"] == resp.status
 
 
 async def test_the_generated_requests_reach_every_route(world):

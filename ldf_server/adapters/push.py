@@ -148,8 +148,9 @@ def _crowd(record: dict, resolve_site: Callable[[str], str | None], problems: li
     start, end = _time(record, "start", problems, required=False), _time(record, "end", problems, required=False)
     if isinstance(record.get("phenomenonTime"), dict):
         span = record["phenomenonTime"]
-        start = _time(span.get("hasBeginning") or {}, "inXSDDateTimeStamp", problems)
-        end = _time(span.get("hasEnd") or {}, "inXSDDateTimeStamp", problems)
+        begins, ends = span.get("hasBeginning"), span.get("hasEnd")
+        start = _time(begins if isinstance(begins, dict) else {}, "inXSDDateTimeStamp", problems)
+        end = _time(ends if isinstance(ends, dict) else {}, "inXSDDateTimeStamp", problems)
     if (start is None) != (end is None) or (start is not None and end is not None and start >= end):
         problems.append("start/end: give both, with start before end")
     direction = record.get("direction")

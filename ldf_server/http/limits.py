@@ -9,11 +9,13 @@ What aiohttp offers, and what this module adds (every value comes from ``[server
   timer is meant for idle connections), so :class:`GuardedRequestHandler` arms a timer when a
   connection opens and at the first byte of each later request, and disarms it once the
   head is parsed. A head still incomplete then gets ``408`` and the connection is closed,
-  so clients that trickle bytes cannot hold connections;
+  so clients that trickle bytes cannot hold connections (bytes of a next request that arrive
+  while the previous one is still being answered are left to the keep-alive timeout);
 - a bound on open connections (``max_connections``): counted per accepted connection, not
   per request, because what a slow or idle client holds is a connection (a socket, a parser,
   a task), and a request semaphore would not bound those. A connection over the limit is
-  answered ``503`` with ``Retry-After`` straight away and closed, without a parser or a task;
+  answered ``503`` with ``Retry-After`` straight away and closed, without parsing what it
+  sends or starting a task for it;
 - problem documents for the errors aiohttp answers itself, before any middleware runs (a
   request line or header it cannot parse or that is too large, an ``Expect`` it does not
   know, a handler exception the middleware let through): ``handle_error`` is overridden, and
@@ -34,7 +36,7 @@ import logging
 import resource
 from email.utils import formatdate
 from http import HTTPStatus
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any, Awaitable, Callable, Mapping, cast
 
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMessage, HttpProcessingError, LineTooLong
@@ -103,7 +105,7 @@ class GuardedRequestHandler(RequestHandler):
 
     def _refuse(self, transport: asyncio.BaseTransport) -> None:
         self._guard.refused_connections += 1
-        assert isinstance(transport, asyncio.Transport)
+        transport = cast(asyncio.Transport, transport)
         detail = f"the server has its maximum of {self._limits.max_connections} open connections; retry later"
         transport.write(raw_problem(503, detail, headers={"Retry-After": str(RETRY_AFTER_S)}))
         if transport.can_write_eof():
