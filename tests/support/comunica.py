@@ -12,14 +12,13 @@ import asyncio
 import json
 import os
 import re
-import shutil
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import rdflib
 
-from tests.support.live import CLIENTS_DIR
+from tests.support.live import CLIENTS_DIR, require_npm_cli
 
 COMUNICA_CLI = CLIENTS_DIR / "node_modules" / "@comunica" / "query-sparql" / "bin" / "query.js"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -27,16 +26,7 @@ _REQUESTING = re.compile(r"INFO: Requesting (\S+)")
 
 
 def require_comunica() -> list[str]:
-    """The command that runs comunica-sparql; fails (never skips) when it is not installed."""
-    node = shutil.which("node")
-    if node is None:
-        pytest.fail("Node.js ('node') is not on PATH; the Comunica tests need it (install Node 20+, then run ./scripts/test)")
-    if not COMUNICA_CLI.is_file():
-        pytest.fail(
-            f"Comunica is not installed ({COMUNICA_CLI} is missing): run ./scripts/test, "
-            "which installs the npm clients of tests/clients (npm ci --prefix tests/clients)"
-        )
-    return [node, str(COMUNICA_CLI)]
+    return require_npm_cli("Comunica", COMUNICA_CLI)
 
 
 def term(text: str) -> rdflib.term.Node:

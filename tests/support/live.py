@@ -30,17 +30,21 @@ LDES_CLIENT_CLI = CLIENTS_DIR / "node_modules" / "ldes-client" / "dist" / "bin" 
 PROV_GENERATED = rdflib.URIRef("http://www.w3.org/ns/prov#generatedAtTime")
 
 
-def require_ldes_client() -> list[str]:
-    """The command that runs the ldes-client CLI; fails (never skips) when it is not installed."""
+def require_npm_cli(name: str, script: Path) -> list[str]:
+    """The command that runs an npm client's CLI; fails (never skips) when it is not installed."""
     node = shutil.which("node")
     if node is None:
-        pytest.fail("Node.js ('node') is not on PATH; the ldes-client tests need it (install Node 20+, then run ./scripts/test)")
-    if not LDES_CLIENT_CLI.is_file():
+        pytest.fail(f"Node.js ('node') is not on PATH; the {name} tests need it (install Node 20+, then run ./scripts/test)")
+    if not script.is_file():
         pytest.fail(
-            f"ldes-client is not installed ({LDES_CLIENT_CLI} is missing): run ./scripts/test, "
+            f"{name} is not installed ({script} is missing): run ./scripts/test, "
             "which installs the npm clients of tests/clients (npm ci --prefix tests/clients)"
         )
-    return [node, str(LDES_CLIENT_CLI)]
+    return [node, str(script)]
+
+
+def require_ldes_client() -> list[str]:
+    return require_npm_cli("ldes-client", LDES_CLIENT_CLI)
 
 
 def iso_ms(text: str) -> int:
