@@ -22,6 +22,7 @@ from ldf_server.fragments.urls import Urls
 from ldf_server.http.auth import load_sources
 from ldf_server.http.metrics import METRICS, Metrics
 from ldf_server.http.middleware import problems_and_cors
+from ldf_server.logs import with_request_id
 from ldf_server.http.routes import add_routes
 from ldf_server.http.state import STATE, ServerState
 from ldf_server.records import Site
@@ -70,7 +71,9 @@ def create_app(config: Config, *, state: ServerState | None = None, run_feeds: b
     """
     state = state if state is not None else build_state(config)
     state.metrics = Metrics(state)  # a registry per app: many apps share one test process
-    app = web.Application(middlewares=[state.metrics.middleware, problems_and_cors], client_max_size=MAX_REQUEST_BODY)
+    app = web.Application(
+        middlewares=[state.metrics.middleware, with_request_id, problems_and_cors], client_max_size=MAX_REQUEST_BODY
+    )
     app[STATE] = state
     app[METRICS] = state.metrics
     add_routes(app)

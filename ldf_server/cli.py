@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from ldf_server import __version__
+from ldf_server import __version__, logs
 from ldf_server.config import ConfigError, load_config
 
 DEFAULT_CONFIG = "config/default.toml"
@@ -50,10 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         print(f"{args.config}: valid ({len(config.datasets)} datasets, {len(config.feeds)} feeds)")
         return 0
-    logging.basicConfig(
-        level=config.server.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(config.server.log_level)
     if config.server.data_dir:
         try:
             Path(config.server.data_dir).mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
-    "Access-Control-Expose-Headers": "ETag, Location, Link, Content-Encoding",
+    "Access-Control-Expose-Headers": "ETag, Location, Link, Content-Encoding, X-Request-Id",
 }
 PREFLIGHT_HEADERS = {
     # POST, Authorization, Content-Type and X-API-Key are for push from a browser-based sensor console.
