@@ -19,6 +19,7 @@ from ldf_server.fragments.stream import StreamFragments
 from ldf_server.fragments.timeline import Timeline
 from ldf_server.fragments.tpf import TpfSource
 from ldf_server.fragments.urls import Urls
+from ldf_server.http import events
 from ldf_server.http.auth import load_sources
 from ldf_server.http.metrics import METRICS, Metrics
 from ldf_server.http.middleware import problems_and_cors
@@ -40,7 +41,9 @@ def build_state(
 ) -> ServerState:
     urls = Urls(config.server.public_base)
     streams = {
-        ds.id: StreamFragments(ds, DatasetStore(ds.id, int(ds.window * 1000), pilot=ds.pilot, clock=clock), urls)
+        ds.id: StreamFragments(
+            ds, DatasetStore(ds.id, int(ds.window * 1000), pilot=ds.pilot, clock=clock,
+                             recent_events=config.server.sse_buffer), urls)
         for ds in config.datasets
     }
     pollers = [
@@ -77,6 +80,7 @@ def create_app(config: Config, *, state: ServerState | None = None, run_feeds: b
     app[STATE] = state
     app[METRICS] = state.metrics
     add_routes(app)
+    events.setup(app)  # live push: wakes /{ds}/events clients, ends their streams on shutdown
     if config.server.data_dir:
         app.cleanup_ctx.append(_journals)
     if run_feeds:

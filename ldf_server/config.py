@@ -54,6 +54,10 @@ class ServerConfig(_Strict):
     keepalive_timeout: Annotated[Duration, Field(ge=0, le=86400)] = 75.0  # an idle connection is closed after this
     # On SIGTERM: how long in-flight requests may take to finish before they are cancelled.
     shutdown_timeout: Annotated[Duration, Field(ge=0, le=600)] = 10.0
+    # Live push (``/{ds}/events``): a comment line this often keeps proxies from closing an idle
+    # stream; this many new members per dataset are kept for clients resuming with Last-Event-ID.
+    sse_heartbeat: Annotated[Duration, Field(gt=0, le=3600)] = 15.0
+    sse_buffer: int = Field(default=1000, ge=1, le=1_000_000)
 
     @property
     def public_base(self) -> str:

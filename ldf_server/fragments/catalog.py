@@ -18,6 +18,7 @@ from ldf_server.timeutil import format_instant
 from ldf_server.vocabularies import EU_DATA_THEME, EU_FREQUENCY, SPEC_LDES, SPEC_TPF
 
 JSONLD_MEDIA_TYPE = "https://www.iana.org/assignments/media-types/application/ld+json"
+SSE_MEDIA_TYPE = "https://www.iana.org/assignments/media-types/text/event-stream"
 # What each pilot is about (EU data themes) and how often it changes (EU frequencies).
 THEMES = {"parking": ["TRAN"], "crowdedness": ["TRAN", "SOCI"], "accessibility": ["SOCI", "GOVE"]}
 FREQUENCY = {"parking": "CONT", "crowdedness": "CONT", "accessibility": "IRREG"}
@@ -85,6 +86,10 @@ def _dataset(
                           {"en": "Triple Pattern Fragments of the current state", "nl": "Triple Pattern Fragments van de huidige toestand"},
                           service=_service(f"{urls.tpf(ds)}#service", urls.tpf(ds), SPEC_TPF, dataset_iri,
                                            {"en": "Triple Pattern Fragments", "nl": "Triple Pattern Fragments"})),
+            _distribution(f"{urls.events(ds)}#distribution", urls.events(ds), licence,
+                          {"en": "Live push of new members (Server-Sent Events, JSON-LD)",
+                           "nl": "Live push van nieuwe leden (Server-Sent Events, JSON-LD)"},
+                          media_type=SSE_MEDIA_TYPE),
         ],
     }
     publisher = cfg.publisher or default_publisher
@@ -105,13 +110,16 @@ def _dataset(
     return node
 
 
-def _distribution(iri: str, access: str, licence: str, title: dict[str, str], *, service: dict[str, Any] | None = None) -> dict[str, Any]:
+def _distribution(
+    iri: str, access: str, licence: str, title: dict[str, str], *, service: dict[str, Any] | None = None,
+    media_type: str = JSONLD_MEDIA_TYPE,
+) -> dict[str, Any]:
     node: dict[str, Any] = {
         "@id": iri,
         "@type": "Distribution",
         "title": title,
         "accessURL": access,
-        "mediaType": JSONLD_MEDIA_TYPE,
+        "mediaType": media_type,
         "license": licence,
     }
     if service:

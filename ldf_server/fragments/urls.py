@@ -39,6 +39,10 @@ class Urls:
     def latest(self, ds: str) -> str:
         return f"{self.base}/{ds}/latest"
 
+    def events(self, ds: str) -> str:
+        """The Server-Sent Events stream of new members."""
+        return f"{self.base}/{ds}/events"
+
     def shape(self, ds: str) -> str:
         return f"{self.base}/{ds}/shape"
 

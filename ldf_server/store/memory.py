@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left, bisect_right, insort
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from ldf_server.records import Member, Site
+
+RECENT_EVENTS = 1000  # new members kept, numbered, for live clients that resume (``/{ds}/events``)
 
 if TYPE_CHECKING:
     from ldf_server.store.log import Journal
@@ -48,7 +51,8 @@ class DatasetStore:
     """Members and sites of one dataset. Not thread-safe: used from the event loop only."""
 
     def __init__(
-        self, dataset_id: str, window_ms: int, *, pilot: str = "parking", clock: Callable[[], float] = time.time
+        self, dataset_id: str, window_ms: int, *, pilot: str = "parking", clock: Callable[[], float] = time.time,
+        recent_events: int = RECENT_EVENTS,
     ) -> None:
         self.dataset_id = dataset_id
         self.window_ms = window_ms
@@ -66,6 +70,11 @@ class DatasetStore:
         self.first_seen: int | None = None  # start of the oldest window ever stored (kept after compaction)
         self._next_updates: dict[str, float] = {}
         self.journal: Journal | None = None  # the durable log, when the server has a data directory
+        # Live push: every member added (not restored) gets the next sequence number; the newest
+        # ``recent_events`` are kept so a client resuming after an id gets exactly what it missed.
+        self.sequence = 0  # the number of the newest event; in memory only (restarts at 0)
+        self.recent: deque[tuple[int, Member]] = deque(maxlen=recent_events)
+        self.listeners: list[Callable[[], None]] = []  # called after members were added (wake live clients)
 
     # -- writing -----------------------------------------------------------------
     def upsert_sites(self, sites: Iterable[Site]) -> int:
@@ -108,10 +117,25 @@ class DatasetStore:
             self.journal.append_members(list(new.values()), now)
         for m in new.values():
             self._insert(m, now)
+            self.sequence += 1
+            self.recent.append((self.sequence, m))
         result.added = len(new)
         if result.added:
             self._touch(now)
+            for listener in list(self.listeners):
+                listener()
         return result
+
+    def events_after(self, after: int) -> tuple[int | None, list[tuple[int, Member]]]:
+        """The buffered events numbered above ``after``, oldest first, and the first available id
+        when some after ``after`` are no longer buffered (a gap), else None. An id above the newest
+        (the server restarted since) is a gap too: everything buffered follows."""
+        first = self.recent[0][0] if self.recent else self.sequence + 1
+        if after > self.sequence:
+            return first, list(self.recent)
+        gap = first if after + 1 < first else None
+        skip = max(0, after + 1 - first)
+        return gap, [self.recent[i] for i in range(skip, len(self.recent))]
 
     def restore(self, records: Iterable[dict]) -> int:
         """Load what a journal replays (sites, horizons, members), bypassing the journal and the
