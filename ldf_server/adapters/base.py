@@ -111,9 +111,24 @@ async def http_get(
         ) as resp:
             if resp.status != 200:
                 raise FeedError(f"HTTP {resp.status} from upstream")
-            body = await resp.content.read(MAX_PAYLOAD_BYTES + 1)
+            return await _read_capped(resp, MAX_PAYLOAD_BYTES)
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise FeedError(f"{type(exc).__name__}: {exc}".rstrip(": ")) from exc
-    if len(body) > MAX_PAYLOAD_BYTES:
-        raise FeedError(f"payload larger than {MAX_PAYLOAD_BYTES} bytes")
-    return body
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The whole body up to EOF, refusing more than ``limit`` bytes.
+
+    ``StreamReader.read(n)`` returns only what has arrived so far (one chunk of a chunked
+    or slow response), so a feed would be silently truncated; read to the end instead.
+    """
+    if resp.content_length is not None and resp.content_length > limit:
+        raise FeedError(f"payload larger than {limit} bytes")
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise FeedError(f"payload larger than {limit} bytes")
+        parts.append(chunk)
+    return b"".join(parts)
