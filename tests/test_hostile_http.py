@@ -444,3 +444,38 @@ async def test_ldf_server_runs_with_the_limits(tmp_path):
             proc.wait()
         log.close()
     assert proc.returncode == 0, (tmp_path / "server.log").read_text()
+
+
+# -- raw characters in TPF query strings ------------------------------------------------------
+
+RAW_TPF_TARGETS = [
+    '/tpf?subject=?"x',
+    "/tpf?subject=<http://a b>",
+    "/tpf?object=%22x%22&v={}|^`",
+    "/parking/tpf?predicate=%zz",
+    "/parking/tpf?object=\"caf\xc3\xa9\"",
+    "/crowds/tpf?page=%C2%B2",
+    "/tpf?page=\xc2\xb2",
+]
+RDF_SYNTAXES = {"application/ld+json": "json-ld", "application/n-quads": "nquads", "application/trig": "trig",
+                "text/turtle": "turtle", "application/n-triples": "nt"}
+
+
+@pytest.mark.parametrize("target", RAW_TPF_TARGETS)
+async def test_raw_characters_in_a_tpf_query_give_valid_rdf_or_a_problem(port, target):
+    """A hand-typed query string may hold characters an IRI cannot: the fragment's own IRI is
+    built from it, so it is percent-encoded rather than breaking Turtle or N-Quads."""
+    import rdflib
+
+    for media, syntax in RDF_SYNTAXES.items():
+        raw = request("GET", "TARGET", headers={"Accept": media}).replace(b"TARGET", target.encode("latin-1"))
+        answer = await exchange(port, raw)
+        assert answer is not None
+        if answer.status >= 400:
+            assert_problem(answer)
+            continue
+        assert answer.status == 200, (target, media, answer.status)
+        graph = rdflib.Dataset()
+        graph.parse(data=answer.body, format=syntax)
+        subjects = {str(s) for s, *_ in graph.quads((None, None, None, None))}
+        assert not any(c in s for s in subjects for c in ' "{}|^`<>'), subjects

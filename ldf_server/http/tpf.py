@@ -15,6 +15,30 @@ from ldf_server.rdf import terms
 
 PARAMS = {"subject", "predicate", "object", "page", "v"}
 
+# Characters that may stand as they are in an IRI's path and query (RFC 3987 iunreserved minus
+# the non-ASCII, sub-delims, ":", "@", "/", "?", and "%" when it starts an escape).
+_IRI_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/?")
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def iri_safe(raw: str) -> str:
+    """The requested path and query as a valid IRI, unchanged when it already is one.
+
+    TPF clients find a fragment's controls by the IRI they requested, so a well-formed URL
+    (which is what Comunica sends) must come back byte for byte; anything else (a raw space,
+    quote or brace typed by hand, a stray ``%``) is percent-encoded so that every syntax
+    stays valid RDF.
+    """
+    out: list[str] = []
+    for i, c in enumerate(raw):
+        if c in _IRI_SAFE:
+            out.append(c)
+        elif c == "%" and raw[i + 1 : i + 2] in _HEX and raw[i + 2 : i + 3] in _HEX:
+            out.append(c)
+        else:
+            out.extend(f"%{b:02X}" for b in c.encode("utf-8", "surrogatepass"))
+    return "".join(out)
+
 
 async def all_datasets(request: web.Request) -> web.Response:
     state = request.app[STATE]
@@ -44,10 +68,10 @@ def _serve(request: web.Request, state: ServerState, source: TpfSource) -> web.R
     except PatternError as exc:
         raise Problem(400, str(exc), title="Bad triple pattern") from None
     page_text = query.get("page", "1")
-    if not page_text.isdigit() or not 1 <= int(page_text) <= 1_000_000:
+    if not (page_text.isascii() and page_text.isdigit()) or not 1 <= int(page_text) <= 1_000_000:
         raise Problem(400, "page must be a whole number from 1", title="Bad page number")
     media = negotiate(request, RDF_OFFERS)
-    page_iri = state.urls.base + request.raw_path  # byte-for-byte the URL asked for
+    page_iri = state.urls.base + iri_safe(request.raw_path)
     try:
         version, _ = source.snapshot(query.get("v"))
     except SnapshotGone:
