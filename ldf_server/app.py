@@ -179,7 +179,10 @@ async def _retention(app: web.Application) -> AsyncIterator[None]:
     async def loop() -> None:
         while True:
             await asyncio.sleep(RETENTION_EVERY_S)
-            apply_retention(state)
+            try:
+                apply_retention(state)
+            except Exception:  # one bad round must not end retention for the server's lifetime
+                log.exception("retention round failed; trying again in %d s", RETENTION_EVERY_S)
 
     task = asyncio.create_task(loop(), name="retention")
     try:

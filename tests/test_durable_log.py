@@ -219,3 +219,42 @@ async def test_readiness_and_metrics_follow_the_log(aiohttp_client, tmp_path):
     # The failed write was rolled back and the file reopened: space is back.
     store.add([parking_member(site, parse_instant(NOW) - 400, 1)])
     assert (await client.get("/health/ready")).status == 200
+
+
+def test_a_day_file_that_cannot_be_deleted_leaves_memory_consistent_and_is_retried(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from ldf_server.app import apply_retention
+
+    clock = FakeClock("2026-03-31T06:00:00Z")
+    config = make_config(datasets=[parking_dataset(retention="1d")], feeds=[simulator_feed(backfill="30h")])
+    state = build_state(config, clock=clock)
+    open_journals(state, tmp_path)
+    for poller in state.pollers:
+        poller.backfill()
+    store = state.streams["parking"].store
+    real_unlink = Path.unlink
+
+    def refuse(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        raise PermissionError(errno.EACCES, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "unlink", refuse)
+    clock.set("2026-04-01T01:00:00Z")
+    removed = apply_retention(state)  # does not raise
+    assert removed > 0
+    kept = sum(len(store.window(s).members) for s in store.window_starts())
+    assert store.member_count == kept, "memory is consistent although the disk refused"
+    assert all(m.time >= store.retained_from for series in store.latest.values() for m in series.values())
+    assert "2026-03-30" in store.journal.last_error
+    assert (tmp_path / "parking" / "days" / "2026-03-30.log").exists()
+
+    # Replay skips what fell out of retention even while its file is still there.
+    store.journal.close()
+    again = restart(config, clock, tmp_path).streams["parking"].store
+    assert again.member_count == kept
+
+    monkeypatch.setattr(Path, "unlink", real_unlink)
+    assert again.compact(parse_instant("2026-03-31T00:00:00Z")) == 0  # the next round, nothing new to drop...
+    assert not (tmp_path / "parking" / "days" / "2026-03-30.log").exists(), "...deletes what was left"
+    assert again.member_count == kept
+    assert not (tmp_path / "parking" / "days" / "2026-03-30.log").exists()

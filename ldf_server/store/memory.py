@@ -216,6 +216,7 @@ class DatasetStore:
         """Drop every window that ends at or before ``cutoff_ms``; returns members removed."""
         cutoff_ms -= cutoff_ms % self.window_ms
         if cutoff_ms <= self.retained_from:
+            self._drop_days(self.retained_from)  # retries a day file the disk refused to delete
             return 0
         removed = 0
         cut = bisect_left(self._starts, cutoff_ms)
@@ -224,9 +225,6 @@ class DatasetStore:
         del self._starts[:cut]
         self.retained_from = cutoff_ms
         self.sealed_before = max(self.sealed_before, cutoff_ms)
-        self._journal_horizons()
-        if self.journal is not None:
-            self.journal.drop_days_before(cutoff_ms - cutoff_ms % 86_400_000)
         for site, series in list(self.latest.items()):
             for name, member in list(series.items()):
                 if member.time < cutoff_ms:
@@ -236,7 +234,15 @@ class DatasetStore:
         self.member_count -= removed
         if removed:
             self._touch()
+        # Disk last: memory is consistent whatever happens below, and the horizon record
+        # makes replay skip anything older even if a day file could not be deleted yet.
+        self._journal_horizons()
+        self._drop_days(cutoff_ms)
         return removed
+
+    def _drop_days(self, cutoff_ms: int) -> None:
+        if self.journal is not None:
+            self.journal.drop_days_before(cutoff_ms - cutoff_ms % 86_400_000)
 
     def expect_update(self, source: str, at: float) -> None:
         """A feed says when it will next poll: mutable resources are cacheable until then."""
