@@ -235,3 +235,31 @@ async def test_browsers_may_push_after_a_cors_preflight(push_client):
     assert "POST" in pre.headers["Access-Control-Allow-Methods"]
     allowed = pre.headers["Access-Control-Allow-Headers"].lower()
     assert "authorization" in allowed and "content-type" in allowed and "x-api-key" in allowed
+
+
+async def test_json_ld_compaction_does_not_stop_the_server_from_answering(push_client, clock, monkeypatch):
+    """pyld is pure Python and slow on large bodies: while it works, other clients are served."""
+    import asyncio
+    import threading
+
+    from ldf_server.adapters import push as push_adapter
+
+    release = threading.Event()
+    real_compact = push_adapter.jsonld.compact
+
+    def slow_compact(*args, **kwargs):  # type: ignore[no-untyped-def]
+        release.wait(5)  # a blocked event loop could never release it: then this times out
+        return real_compact(*args, **kwargs)
+
+    monkeypatch.setattr(push_adapter.jsonld, "compact", slow_compact)
+    body = {"@context": f"{BASE}/context.jsonld",
+            "@graph": [{"@type": "Observation", "hasFeatureOfInterest": f"{BASE}/crowds/sites/gent/graslei",
+                        "observedProperty": "people", "hasSimpleResult": 4, "resultTime": now_iso(clock, -10)}]}
+    pushing = asyncio.create_task(post(push_client, "/crowds/push/counters-a", body, content_type="application/ld+json"))
+    await asyncio.sleep(0.05)
+    live = await push_client.get("/health/live")
+    assert live.status == 200
+    assert not pushing.done(), "the push answered before compaction was released"
+    release.set()
+    resp = await pushing
+    assert resp.status == 200, await resp.text()

@@ -8,6 +8,7 @@ batch. Resending records already stored is harmless (idempotent on site, series 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from typing import Any
 
@@ -50,8 +51,16 @@ async def push(request: web.Request) -> web.Response:
     except orjson.JSONDecodeError as exc:
         raise Problem(400, f"the body is not valid JSON: {exc}", title="Malformed JSON") from None
     _refuse_duplicate_keys(body)
+    json_ld = content_type == "application/ld+json"
     try:
-        records = records_of(doc, json_ld=content_type == "application/ld+json", own_context_url=state.urls.context())
+        if json_ld:
+            # pyld's compaction is pure Python (seconds for a body near the size limit): in a
+            # thread, the event loop keeps serving other clients meanwhile.
+            records = await asyncio.get_running_loop().run_in_executor(
+                None, functools.partial(records_of, doc, json_ld=True, own_context_url=state.urls.context())
+            )
+        else:
+            records = records_of(doc, json_ld=False, own_context_url=state.urls.context())
     except PushFormatError as exc:
         raise Problem(400, str(exc), title="Malformed records") from None
     if len(records) > source.config.max_records:
