@@ -326,3 +326,63 @@ async def test_ixor_wrong_credentials_are_refused_by_the_upstream_and_not_reveal
         monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
         assert await poller.poll_once(session) is not None
     assert len(stored(store)) == 6
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.adapter for c in CASES])
+async def test_the_served_pages_show_exactly_what_was_polled(case, aiohttp_server, aiohttp_client, credentials):
+    """Through the whole server: every window page and ``latest`` show exactly the good
+    records of the payloads polled so far (members read back from the served JSON-LD)."""
+    from ldf_server.app import build_state, create_app
+    from tests.support.crawl import every_document
+    from tests.support.ghent import instant_ms
+
+    upstream = Upstream(case.content_type, basic(USER, PASSWORD) if case.auth else None)
+    payloads = [raw(case.feed_dir, name) for name in case.steps]
+    upstream.queues["/feed"] = list(payloads)
+    upstream.queues.update(case.paths() if case.paths else {})
+    server = await aiohttp_server(upstream.app())
+    raw_feed = {"id": "feed", "adapter": case.adapter, "dataset": "parking", "interval": "60s", "timeout": "5s",
+                "retries": 0, "options": case.options(base_url(server))}
+    config = config_from_dict({"datasets": [parking_dataset()], "feeds": [raw_feed]}, env={})
+    clock = FakeClock(case.start)
+    state = build_state(config, clock=clock)
+    state.ready = True
+    client = await aiohttp_client(create_app(config, state=state, run_feeds=False))
+    [poller] = state.pollers
+
+    expected: set[tuple[str, int, int]] = set()
+    newest: dict[str, tuple[int, int]] = {}
+    async with aiohttp.ClientSession() as session:
+        for payload in payloads:
+            clock.advance(60)
+            assert await poller.poll_once(session) is not None, poller.status.last_error
+            exp = case.expect(payload, int(clock() * 1000))
+            expected |= exp.members()
+            docs = await every_document(client, "parking")
+
+            latest = orjson_loads(docs["/parking/latest"])
+            label_of = {s["@id"]: s["label"] for s in latest["sites"]}
+            served: set[tuple[str, int, int]] = set()
+            for path, body in docs.items():
+                if not path.startswith("/parking/windows/"):
+                    continue
+                doc = orjson_loads(body)
+                [stream] = [n for n in doc["@graph"] if n.get("@type") == "EventStream"]
+                for m in stream.get("member", []):
+                    served.add((label_of.get(m["isVersionOf"], m["isVersionOf"]),
+                                instant_ms(m["observedAt"].replace("Z", "+00:00")), m["vacantSpaces"]))
+            assert expected and served == expected
+
+            for label, t, vacant in expected:
+                if t >= newest.get(label, (-1, 0))[0]:
+                    newest[label] = (t, vacant)
+            shown = {s["label"]: (instant_ms(s["latestVersion"]["observedAt"].replace("Z", "+00:00")),
+                                  s["latestVersion"]["vacantSpaces"])
+                     for s in latest["sites"] if "latestVersion" in s}
+            assert shown == newest
+
+
+def orjson_loads(body: bytes):  # type: ignore[no-untyped-def]
+    import orjson
+
+    return orjson.loads(body)
