@@ -14,10 +14,13 @@ one default graph so that it reads as plain JSON.
 
 from __future__ import annotations
 
+import io
 from typing import Any, Iterable
 
 import rdflib
 from pyld import jsonld
+from rdflib.plugins.serializers.trig import TrigSerializer
+from rdflib.plugins.serializers.turtle import TurtleSerializer
 
 from ldf_server.vocabularies import context
 
@@ -31,6 +34,7 @@ NTRIPLES = "application/n-triples"
 RDF_MEDIA_TYPES = (JSONLD, NQUADS, TRIG, TURTLE, NTRIPLES)
 QUAD_SYNTAXES = (NQUADS, TRIG)
 
+XSD_DOUBLE = rdflib.XSD.double
 Triple = dict[str, Any]  # pyld's {"subject": {...}, "predicate": {...}, "object": {...}}
 
 
@@ -74,13 +78,38 @@ def from_nquads(media_type: str, nquads: str) -> bytes:
         ds = rdflib.Dataset()
         ds.parse(data=nquads, format="nquads")
         bind_prefixes(ds)
-        return ds.serialize(format="trig").encode("utf-8")
+        return _write(_FullPrecisionTrig(ds))
     if media_type == TURTLE:
         g = rdflib.Graph()
         g.parse(data=nquads, format="nt")
         bind_prefixes(g)
-        return g.serialize(format="turtle").encode("utf-8")
+        return _write(_FullPrecisionTurtle(g))
     raise ValueError(f"no serialiser for {media_type}")
+
+
+def _write(serializer: TurtleSerializer) -> bytes:
+    out = io.BytesIO()
+    serializer.serialize(out, encoding="utf-8")
+    return out.getvalue()
+
+
+class _DoublesAsWritten(TurtleSerializer):
+    """rdflib writes an ``xsd:double`` in Turtle shorthand with 7 significant digits
+    (``5.105394e+01``), so a Turtle page would carry other coordinates than the JSON-LD
+    and N-Quads of the same page; write the literal's own lexical form instead."""
+
+    def label(self, node: rdflib.term.Node, position: int) -> str:
+        if isinstance(node, rdflib.Literal) and node.datatype == XSD_DOUBLE:
+            return node._literal_n3(use_plain=False, qname_callback=lambda dt: self.get_pname(dt, True))
+        return super().label(node, position)
+
+
+class _FullPrecisionTurtle(_DoublesAsWritten):
+    pass
+
+
+class _FullPrecisionTrig(_DoublesAsWritten, TrigSerializer):
+    pass
 
 
 def bind_prefixes(graph: rdflib.Graph) -> None:

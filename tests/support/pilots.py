@@ -80,7 +80,7 @@ async def seed(state: ServerState) -> None:
             result = await poller.poll_once(session)
             assert result is not None, f"feed {poller.status.feed} failed: {poller.status.last_error}"
     state.ready = True
-    for ds in (PARKING, CROWDS, ACCESSIBILITY):
+    for ds in state.streams:
         store = state.streams[ds].store
         assert store.sites and store.latest, f"precondition: dataset {ds} was seeded"
 
