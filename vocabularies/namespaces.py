@@ -35,3 +35,15 @@ VOID = "http://rdfs.org/ns/void#"
 SPEC_TPF = "http://www.hydra-cg.com/spec/latest/triple-pattern-fragments/"
 EU_DATA_THEME = "http://publications.europa.eu/resource/authority/data-theme/"
 EU_FREQUENCY = "http://publications.europa.eu/resource/authority/frequency/"
+SCHEMA = "http://schema.org/"
+SCHEMA_HTTPS = "https://schema.org/"
+RDF_TYPE = RDF + "type"
+RDFS_LABEL = RDFS + "label"
+
+# Media types as IRIs (dcat:mediaType), as DCAT-AP asks: IANA's registry pages.
+IANA_MEDIA_TYPES = "https://www.iana.org/assignments/media-types/"
+MEDIA_JSONLD = IANA_MEDIA_TYPES + "application/ld+json"
+MEDIA_EVENT_STREAM = IANA_MEDIA_TYPES + "text/event-stream"
+
+# Ghent's own IRIs for its garages ("P7" → https://stad.gent/id/parking/P7).
+GHENT_PARKING = "https://stad.gent/id/parking/"

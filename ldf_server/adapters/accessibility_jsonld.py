@@ -28,7 +28,7 @@ from ldf_server.adapters.base import AdapterOptions, PayloadError
 from ldf_server.adapters.buildings import building_site, described, read_time, source_instant
 from ldf_server.adapters.sources import FileOrUrlAdapter, FileOrUrlOptions
 from ldf_server.records import Batch, Member, Site, building_member
-from ldf_server.vocabularies import DCT, GEO, LOCN, WA, XSD
+from ldf_server.vocabularies import DCT, GEO, LOCN, RDFS_LABEL, SCHEMA, SCHEMA_HTTPS, WA, XSD
 
 # Both schemes of data.vlaanderen.be, as the real documents mix them.
 _VLAANDEREN = r"https?://data\.vlaanderen\.be/"
@@ -38,12 +38,12 @@ _ADDRESS_IN_REGISTRY = re.compile(_VLAANDEREN + r"id/adres/(\d+)\Z")
 _GEBOUW_TYPE = re.compile(_VLAANDEREN + r"ns/gebouw#Gebouw\Z")
 _GEBOUW_ADRES = re.compile(_VLAANDEREN + r"ns/gebouw#Gebouw\.adres\Z")
 
-SCHEMA_IMAGE = "http://schema.org/image"
+SCHEMA_IMAGE = SCHEMA + "image"
 NAME_PROPERTIES = (
-    "http://schema.org/name", "https://schema.org/name",
-    "http://schema.org/imagename",  # schema:name under "schema": "http://schema.org/image" (JSON-LD 1.0)
+    SCHEMA + "name", SCHEMA_HTTPS + "name",
+    SCHEMA_IMAGE + "name",  # schema:name under "schema": "http://schema.org/image" (JSON-LD 1.0)
     "schema:name",  # the same under JSON-LD 1.1, where "schema" is not a prefix any more
-    "http://www.w3.org/2000/01/rdf-schema#label",
+    RDFS_LABEL,
 )
 WIDTH_PROPERTIES = {
     WA + "entranceDoorWidth": "entrance_width",

@@ -22,6 +22,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from ldf_server.adapters.base import PayloadError
+from ldf_server.vocabularies import GHENT_PARKING
 
 # A city as the first segment of a site key ("gent/p07-sint-michiels").
 City = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
@@ -100,7 +101,7 @@ def parse_xml(payload: bytes) -> ET.Element:
         raise PayloadError(f"not well-formed XML: {exc}") from None
 
 
-GHENT_PARKING_IRI = "https://stad.gent/id/parking/P{}"
+GHENT_PARKING_IRI = GHENT_PARKING + "P{}"
 _GHENT_NUMBER = re.compile(r"^\s*(P\s*0*(\d{1,3}))(?![0-9A-Za-z])", re.IGNORECASE)
 
 

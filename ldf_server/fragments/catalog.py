@@ -15,10 +15,10 @@ from ldf_server.fragments.fragment import Fragment
 from ldf_server.fragments.stream import StreamFragments
 from ldf_server.fragments.urls import Urls
 from ldf_server.timeutil import format_instant
-from ldf_server.vocabularies import EU_DATA_THEME, EU_FREQUENCY, SPEC_LDES, SPEC_TPF
+from ldf_server.vocabularies import EU_DATA_THEME, EU_FREQUENCY, MEDIA_EVENT_STREAM, MEDIA_JSONLD, SPEC_LDES, SPEC_TPF
 
-JSONLD_MEDIA_TYPE = "https://www.iana.org/assignments/media-types/application/ld+json"
-SSE_MEDIA_TYPE = "https://www.iana.org/assignments/media-types/text/event-stream"
+JSONLD_MEDIA_TYPE = MEDIA_JSONLD
+SSE_MEDIA_TYPE = MEDIA_EVENT_STREAM
 # What each pilot is about (EU data themes) and how often it changes (EU frequencies).
 THEMES = {"parking": ["TRAN"], "crowdedness": ["TRAN", "SOCI"], "accessibility": ["SOCI", "GOVE"]}
 FREQUENCY = {"parking": "CONT", "crowdedness": "CONT", "accessibility": "IRREG"}

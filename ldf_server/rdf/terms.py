@@ -13,7 +13,9 @@ import orjson
 
 from ldf_server.fragments.triples import Term, Triple
 from ldf_server.rdf.syntaxes import JSONLD, QUAD_SYNTAXES, from_nquads
-from ldf_server.vocabularies import XSD
+from ldf_server.vocabularies import RDF_TYPE, XSD
+
+_RDF_TYPE = f"<{RDF_TYPE}>"
 
 _LITERAL = re.compile(r'^"(?P<lex>.*)"(?:@(?P<lang>\S+)|\^\^<(?P<dt>[^>]*)>)?$', re.S)
 _UNESCAPE = {"\\\\": "\\", '\\"': '"', "\\n": "\n", "\\r": "\r"}
@@ -34,7 +36,7 @@ def _nodes(triples: Iterable[Triple]) -> list[dict[str, Any]]:
     nodes: dict[str, dict[str, Any]] = {}
     for s, p, o in triples:
         node = nodes.setdefault(s, {"@id": s[1:-1]})
-        if p == "<http://www.w3.org/1999/02/22-rdf-syntax-ns#type>" and o.startswith("<"):
+        if p == _RDF_TYPE and o.startswith("<"):
             node.setdefault("@type", []).append(o[1:-1])
         else:
             node.setdefault(p[1:-1], []).append(_value(o))
