@@ -43,6 +43,17 @@ def test_a_corrupt_record_ends_the_readable_log(tmp_path):
     result = recover(path)
     assert result.records == [{"n": 0}] and result.torn
     assert path.stat().st_size == len(blobs[0])
+    aside = tmp_path / f"x.log.corrupt-{len(blobs[0])}"
+    assert aside.read_bytes() == bytes(data[len(blobs[0]):]), "damage in the middle: the cut bytes are kept aside"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.log", aside.name]
+
+
+def test_a_torn_tail_is_not_kept_aside(tmp_path):
+    path = tmp_path / "x.log"
+    blob = encode_record({"n": 1})
+    path.write_bytes(encode_record({"n": 0}) + blob[:-3])
+    assert recover(path).records == [{"n": 0}]
+    assert [p.name for p in tmp_path.iterdir()] == ["x.log"], "an interrupted append is an expected crash, not damage"
 
 
 def test_another_process_can_tail_the_log(tmp_path):
@@ -152,6 +163,59 @@ def test_a_failed_write_stores_nothing_and_the_log_recovers(tmp_path, monkeypatc
     journal.close()
     replayed = [r for r in DatasetLog(tmp_path / "parking").replay() if "t" in r]
     assert len(replayed) == count + 1, "the half-written record was rolled back, the retry is there once"
+
+
+def _appended_log(tmp_path):
+    log = DatasetLog(tmp_path / "ds")
+    log._write("meta.log", encode_record({"n": 0}))
+    return log, log._appenders["meta.log"]
+
+
+def test_a_write_after_a_failed_repair_is_refused_until_the_file_is_cut_back(tmp_path, monkeypatch):
+    journal, appender = _appended_log(tmp_path)
+    appender.file = DiskFull(appender.file)
+    real_open = open
+    repairs_fail = True
+
+    def open_failing_repair(path, mode="r", *args, **kwargs):  # type: ignore[no-untyped-def]
+        if mode == "r+b" and repairs_fail:
+            raise OSError(errno.EIO, "Input/output error")
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", open_failing_repair)
+    with pytest.raises(LogError):
+        journal._write("meta.log", encode_record({"n": 1}))
+    with pytest.raises(LogError, match="cannot repair"):
+        journal._write("meta.log", encode_record({"n": 2}))  # would land after the half record
+    assert journal.last_error and "cannot repair" in journal.last_error
+
+    repairs_fail = False
+    journal._write("meta.log", encode_record({"n": 3}))
+    assert journal.last_error is None
+    journal.close()
+    result = recover(tmp_path / "ds" / "meta.log")
+    assert result.records == [{"n": 0}, {"n": 3}] and not result.torn, "every acknowledged record survives recovery"
+
+
+def test_a_file_that_cannot_be_reopened_gives_log_errors_not_crashes(tmp_path, monkeypatch):
+    journal, appender = _appended_log(tmp_path)
+    appender.file = DiskFull(appender.file)
+    real_open = open
+    reopen_fails = True
+
+    def open_failing_append(path, mode="r", *args, **kwargs):  # type: ignore[no-untyped-def]
+        if mode == "ab" and reopen_fails:
+            raise OSError(errno.EMFILE, "Too many open files")
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", open_failing_append)
+    for n in (1, 2):
+        with pytest.raises(LogError):  # not ValueError from a closed file
+            journal._write("meta.log", encode_record({"n": n}))
+    reopen_fails = False
+    journal._write("meta.log", encode_record({"n": 3}))
+    journal.close()
+    assert recover(tmp_path / "ds" / "meta.log").records == [{"n": 0}, {"n": 3}]
 
 
 class DiskFull:

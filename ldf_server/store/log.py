@@ -9,7 +9,10 @@ Layout under ``{data_dir}/{dataset}/``:
 
 A record is ``<length: u32 LE><crc32: u32 LE><payload: JSON>``. Recovery reads records
 until the first one that is incomplete or fails its checksum, and truncates the file
-there: a torn tail from a crash is cut off, never half-read.
+there: a torn tail from a crash is cut off, never half-read. When the bad record is not
+the tail (a complete record with a bad checksum, followed by more bytes: damage rather
+than a crash), the bytes cut off are first saved beside the file as ``NAME.log.corrupt-OFFSET``
+so that nothing is destroyed that someone could still salvage.
 
 Durability (``fsync`` in ``[server]``): ``always`` (the default) fsyncs each batch before
 the write returns, so a push is acknowledged only once its records are on disk; it costs
@@ -24,6 +27,7 @@ store writes through, so a distributed log could replace these files later.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import struct
@@ -68,6 +72,7 @@ class ReadResult:
     records: list[dict[str, Any]]
     good_offset: int  # end of the last complete, valid record
     torn: bool  # bytes after good_offset that are not a valid record
+    damaged: bool = False  # a complete record failed its check and more bytes follow it
 
 
 def read_records(path: Path, offset: int = 0) -> ReadResult:
@@ -86,11 +91,11 @@ def read_records(path: Path, offset: int = 0) -> ReadResult:
             return ReadResult(records, offset + pos, True)
         body = data[pos + HEADER.size:end]
         if zlib.crc32(body) != crc:
-            return ReadResult(records, offset + pos, True)
+            return ReadResult(records, offset + pos, True, damaged=end < len(data))
         try:
             records.append(orjson.loads(body))
         except orjson.JSONDecodeError:
-            return ReadResult(records, offset + pos, True)
+            return ReadResult(records, offset + pos, True, damaged=end < len(data))
         pos = end
     return ReadResult(records, offset + pos, False)
 
@@ -100,6 +105,13 @@ def recover(path: Path) -> ReadResult:
     result = read_records(path)
     if result.torn:
         size = path.stat().st_size
+        if result.damaged:
+            aside = path.with_name(f"{path.name}.corrupt-{result.good_offset}")
+            with open(path, "rb") as f:
+                f.seek(result.good_offset)
+                aside.write_bytes(f.read())
+            log.error("log %s: a corrupt record at offset %d is followed by more data; the %d bytes from there are kept in %s",
+                      path, result.good_offset, size - result.good_offset, aside)
         log.warning("log %s: cut %d bytes of a torn or corrupt tail at offset %d", path, size - result.good_offset, result.good_offset)
         with open(path, "r+b") as f:
             f.truncate(result.good_offset)
@@ -123,39 +135,48 @@ class LogReader:
 
 
 class _Appender:
-    """One open log file; a failed write is rolled back to the last good offset."""
+    """One open log file; a failed write is cut back to the last good offset before anything else is appended."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self.good_offset = recover(path).good_offset if path.exists() else 0
         self.file = open(path, "ab")
+        self.broken = False  # a failed write may have left bytes after good_offset
 
     def write(self, blob: bytes, *, sync: bool) -> None:
+        if self.broken:
+            self._heal()  # never append after a half-written record: recovery would cut both
         try:
             self.file.write(blob)
             self.file.flush()
             if sync:
                 os.fsync(self.file.fileno())
-        except OSError as exc:
-            self._roll_back()
-            raise LogError(exc.errno, f"cannot append to {self.path}: {exc.strerror or exc}") from exc
+        except (OSError, ValueError) as exc:
+            self.broken = True
+            try:
+                self._heal()
+            except LogError:
+                pass  # tried again before the next write
+            code = exc.errno if isinstance(exc, OSError) and exc.errno else errno.EIO
+            reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+            raise LogError(code, f"cannot append to {self.path}: {reason}") from exc
         self.good_offset += len(blob)
 
-    def _roll_back(self) -> None:
+    def _heal(self) -> None:
+        """Cut the file back to the last good record and reopen it, or raise :class:`LogError`."""
         try:
             self.file.close()
-        except OSError:
+        except (OSError, ValueError):
             pass
         try:
             with open(self.path, "r+b") as f:
                 f.truncate(self.good_offset)
-        except OSError:
-            log.error("log %s: could not cut a failed write back to offset %d", self.path, self.good_offset)
-        try:
             self.file = open(self.path, "ab")
-        except OSError:
-            pass
+        except OSError as exc:
+            log.error("log %s: could not cut a failed write back to offset %d: %s", self.path, self.good_offset, exc)
+            raise LogError(exc.errno or errno.EIO, f"cannot repair {self.path} after a failed write: {exc.strerror or exc}") from exc
+        self.broken = False
 
     def close(self) -> None:
         try:
@@ -163,7 +184,10 @@ class _Appender:
             os.fsync(self.file.fileno())
         except (OSError, ValueError):
             pass
-        self.file.close()
+        try:
+            self.file.close()
+        except (OSError, ValueError):
+            pass
 
 
 class DatasetLog:
