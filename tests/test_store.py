@@ -60,6 +60,19 @@ def test_site_descriptions_are_kept_apart_and_versioned():
     assert s.upsert_sites([moved]) == 1 and s.sites["gent/p7"].capacity == 460 and s.version > version
 
 
+def test_a_site_keeps_its_published_iri_once_it_has_members():
+    s = store()
+    minted = Site(key="gent/p9", label="P9", city="gent", iri="https://stad.gent/id/parking/P9")
+    s.upsert_sites([minted])
+    s.upsert_sites([Site(key="gent/p9", label="P9", city="gent", iri="https://example.org/other")])
+    assert s.sites["gent/p9"].iri == "https://example.org/other", "no member names it yet: the IRI may change"
+    s.add([parking_member("gent/p9", T0, 3)])
+    renamed = Site(key="gent/p9", label="P9 Reep", city="gent", iri="https://stad.gent/id/parking/P9")
+    assert s.upsert_sites([renamed]) == 1
+    assert s.sites["gent/p9"].iri == "https://example.org/other", "members (and sealed pages) name the old IRI"
+    assert s.sites["gent/p9"].label == "P9 Reep", "the rest of the description still changes"
+
+
 def test_compaction_drops_old_windows_and_refuses_expired_members():
     s = store()
     s.add([parking_member("gent/p7", T0 + i * W, i) for i in range(6)])

@@ -12,13 +12,16 @@ horizon as *late*, so a page a client cached forever never changes.
 
 from __future__ import annotations
 
+import logging
 import time
 from bisect import bisect_left, bisect_right, insort
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from ldf_server.records import Member, Site
+
+log = logging.getLogger(__name__)
 
 RECENT_EVENTS = 1000  # new members kept, numbered, for live clients that resume (``/{ds}/events``)
 
@@ -75,11 +78,27 @@ class DatasetStore:
         self.sequence = 0  # the number of the newest event; in memory only (restarts at 0)
         self.recent: deque[tuple[int, Member]] = deque(maxlen=recent_events)
         self.listeners: list[Callable[[], None]] = []  # called after members were added (wake live clients)
+        self._iri_warned: set[str] = set()
 
     # -- writing -----------------------------------------------------------------
     def upsert_sites(self, sites: Iterable[Site]) -> int:
-        """Store descriptions; returns how many were new or changed (journaled first)."""
-        changed = [site for site in {s.key: s for s in sites}.values() if self.sites.get(site.key) != site]
+        """Store descriptions; returns how many were new or changed (journaled first).
+
+        A site's IRI is permanent once it has members: every member names it (``isVersionOf``)
+        and pages already served as immutable must keep their bytes, so a feed or config that
+        later mints another IRI for the site is ignored for that field (and logged).
+        """
+        changed = []
+        for site in {s.key: s for s in sites}.values():
+            old = self.sites.get(site.key)
+            if old is not None and old.iri != site.iri and site.key in self.latest:
+                if site.key not in self._iri_warned:
+                    self._iri_warned.add(site.key)
+                    log.warning("%s: site %s keeps its published IRI %s (a new one, %s, would change immutable pages)",
+                                self.dataset_id, site.key, old.iri or "(ours)", site.iri or "(ours)")
+                site = replace(site, iri=old.iri)
+            if old != site:
+                changed.append(site)
         if changed and self.journal is not None:
             self.journal.append_sites(changed)
         for site in changed:
