@@ -137,6 +137,30 @@ async def test_retention_removes_days_on_disk_and_gone_pages_answer_410(aiohttp_
     assert all("2026-03-30" not in r["node"] for r in view["@graph"][1]["relation"]), "no relation to a removed page"
 
 
+async def test_a_day_is_unlinked_from_the_view_before_retention_removes_it(aiohttp_client):
+    clock = FakeClock("2026-03-31T06:00:00Z")
+    config = make_config(datasets=[parking_dataset(retention="1d")], feeds=[simulator_feed(backfill="30h")])
+    state = build_state(config, clock=clock)
+    for poller in state.pollers:
+        poller.backfill()
+    state.ready = True
+    client = await aiohttp_client(create_app(config, state=state, run_feeds=False))
+
+    async def linked_days() -> set[str]:
+        resp = await client.get("/parking/view")
+        view = await resp.json(content_type=None)
+        node = next(n for n in view["@graph"] if n["@id"].endswith("/parking/view"))
+        assert int(resp.headers["Cache-Control"].split("max-age=")[1].split(",")[0]) <= 3600
+        return {r["node"].rsplit("/", 1)[1] for r in node["relation"]}
+
+    # 2026-03-30 is removed when 2026-04-01 begins (1 day of retention after its end).
+    clock.set("2026-03-31T22:59:00Z")
+    assert "2026-03-30" in await linked_days()
+    clock.set("2026-03-31T23:00:01Z")  # within the longest max-age of a view before removal
+    assert await linked_days() == {"2026-03-31"}, "no cached view may outlive the day it links to"
+    assert (await client.get("/parking/days/2026-03-30")).status == 200, "unlinked first, still served until removed"
+
+
 def test_a_failed_write_stores_nothing_and_the_log_recovers(tmp_path, monkeypatch):
     clock = FakeClock(NOW)
     config = make_config(feeds=[simulator_feed(backfill="1h")])

@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+# The longest a mutable fragment may be cached (``max-age``). The fragments layer needs it too:
+# a day stops being linked from the view this long before retention removes it, so no cached
+# view still points at a page that answers 410.
+MAX_MUTABLE_AGE = 3600
+
 
 @dataclass(frozen=True, slots=True)
 class Fragment:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ldf_server.config import DatasetConfig
-from ldf_server.fragments.fragment import Fragment
+from ldf_server.fragments.fragment import MAX_MUTABLE_AGE, Fragment
 from ldf_server.fragments.members import member_node, site_node
 from ldf_server.fragments.timeline import DAY_MS, Timeline
 from ldf_server.fragments.urls import Urls
@@ -125,7 +125,12 @@ class StreamFragments:
         first = self.store.first_start()
         days = []
         if first is not None:
-            day = max(self.timeline.day_start(first), self.store.retained_from - self.store.retained_from % DAY_MS)
+            # A day is unlinked MAX_MUTABLE_AGE before retention can remove it (at its end plus
+            # the retention period): every cached copy of this view has expired by then.
+            unlink_before = self.timeline.day_start(now - int(self.config.retention * 1000) + MAX_MUTABLE_AGE * 1000)
+            day = max(
+                self.timeline.day_start(first), self.store.retained_from - self.store.retained_from % DAY_MS, unlink_before
+            )
             while day < today:
                 if self.store.has_windows_in(day, day + DAY_MS):
                     days.append(day)

@@ -12,6 +12,7 @@ from aiohttp import web
 from ldf_server.adapters.poller import Poller
 from ldf_server.config import Config
 from ldf_server.fragments.stream import StreamFragments
+from ldf_server.fragments.fragment import MAX_MUTABLE_AGE
 from ldf_server.fragments.tpf import TpfSource
 from ldf_server.fragments.urls import Urls
 from ldf_server.http.auth import PushSource
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
     from ldf_server.http.metrics import Metrics
 
 DEFAULT_MAX_AGE = 60
-MAX_MUTABLE_AGE = 3600
 
 
 @dataclass
