@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 MAX_REQUEST_BODY = 1024 * 1024
 RETENTION_EVERY_S = 600
+LOG_PROBE_EVERY_S = 10.0  # how soon readiness sees that a failed durable log can write again
 
 
 def build_state(
@@ -130,12 +131,25 @@ async def _journals(app: web.Application) -> AsyncIterator[None]:
     started = time.monotonic()
     loaded = open_journals(state, Path(state.config.server.data_dir or "."))
     log.info("recovered %d members from the durable log in %.2fs", loaded, time.monotonic() - started)
+    probe = asyncio.create_task(_probe_failed_journals(state), name="log-probe")
     try:
         yield
     finally:
+        probe.cancel()
+        await asyncio.gather(probe, return_exceptions=True)
         for stream in state.streams.values():
             if isinstance(stream.store.journal, DatasetLog):
                 stream.store.journal.close()  # flush and fsync on a clean shutdown
+
+
+async def _probe_failed_journals(state: ServerState, every: float = LOG_PROBE_EVERY_S) -> None:
+    """Retry a failed log now and then, so readiness recovers when space returns without waiting for data."""
+    while True:
+        await asyncio.sleep(every)
+        for stream in state.streams.values():
+            journal = stream.store.journal
+            if isinstance(journal, DatasetLog) and journal.last_error is not None:
+                stream.store.probe_journal()
 
 
 async def _feeds(app: web.Application) -> AsyncIterator[None]:

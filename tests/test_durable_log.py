@@ -309,6 +309,37 @@ async def test_readiness_and_metrics_follow_the_log(aiohttp_client, tmp_path):
     assert (await client.get("/health/ready")).status == 200
 
 
+async def test_readiness_recovers_without_new_data_once_the_log_can_write(aiohttp_client, tmp_path):
+    import asyncio
+
+    from ldf_server.app import _probe_failed_journals
+
+    clock = FakeClock(NOW)
+    config = make_config(feeds=[simulator_feed(backfill="1h")], data_dir=str(tmp_path))
+    state = build_state(config, clock=clock)
+    client = await aiohttp_client(create_app(config, state=state, run_feeds=False))
+    store = state.streams["parking"].store
+    for poller in state.pollers:
+        poller.backfill()
+    day_file = store.journal._appenders[next(k for k in store.journal._appenders if k.startswith("days/"))]
+    day_file.file = DiskFull(day_file.file)
+    with pytest.raises(LogError):
+        store.add([parking_member(sorted(store.sites)[0], parse_instant(NOW) - 500, 1)])
+    assert (await client.get("/health/ready")).status == 503
+    count = store.member_count
+
+    probe = asyncio.create_task(_probe_failed_journals(state, every=0.01))  # no member arrives meanwhile
+    try:
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if store.journal.last_error is None:
+                break
+    finally:
+        probe.cancel()
+    assert (await client.get("/health/ready")).status == 200, "a successful probe write brings readiness back"
+    assert store.member_count == count
+
+
 def test_a_day_file_that_cannot_be_deleted_leaves_memory_consistent_and_is_retried(tmp_path, monkeypatch):
     from pathlib import Path
 

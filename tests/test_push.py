@@ -182,6 +182,28 @@ async def test_422_lists_errors_per_record_and_stores_nothing(push_client, clock
     assert push_client.state.streams["crowds"].store.member_count == 0, "all or nothing: the valid record was not stored"
 
 
+async def test_refused_records_are_counted_logged_and_reported(push_client, clock, caplog):
+    from tests.support.prom import scrape, value
+
+    bad = [count(clock, n=4), count(clock, n=-1), count(clock, n=2, offset=3600), "not an object"]
+    with caplog.at_level("WARNING", logger="ldf_server.http.push"):
+        await problem(await post(push_client, "/crowds/push/counters-a", bad), 422)
+    assert any("counters-a" in r.getMessage() and "3 invalid" in r.getMessage() for r in caplog.records)
+    assert (await post(push_client, "/crowds/push/counters-a", [count(clock, n=4)])).status == 200
+
+    samples = await scrape(push_client)
+    rejected = {dict(labels)["reason"]: v for (n, labels), v in samples.items()
+                if n == "ldf_feed_records_rejected_total" and dict(labels)["feed"] == "push:counters-a"}
+    assert sum(rejected.values()) == 3 and len(rejected) >= 2, rejected
+    assert all(len(reason) <= 60 and "'" not in reason for reason in rejected), "labels stay bounded"
+    assert value(samples, "ldf_push_batches_total", feed="push:counters-a", outcome="refused") == 1
+    assert value(samples, "ldf_push_batches_total", feed="push:counters-a", outcome="ok") == 1
+    assert value(samples, "ldf_feed_members_added_total", feed="push:counters-a") == 1
+    ready = await (await push_client.get("/health/ready")).json()
+    assert ready["push"]["counters-a"]["records_rejected"] == 3
+    assert ready["push"]["counters-a"]["rejected_reasons"] == rejected
+
+
 @pytest.mark.parametrize("body", [b"{not json", b"", b"[" * 5000 + b"]" * 5000, b"42", b'"text"'])
 async def test_malformed_bodies_are_4xx_problems(push_client, body):
     resp = await post(push_client, "/crowds/push/counters-a", body)

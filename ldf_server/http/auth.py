@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
 from ldf_server.config import PushSourceConfig
@@ -18,10 +18,35 @@ def digest(key: str) -> bytes:
     return hashlib.sha256(key.encode("utf-8", "surrogateescape")).digest()  # header bytes that are not UTF-8 hash as sent
 
 
+@dataclass
+class PushStatus:
+    """What a push source sent: the counterpart of a feed's poll status, for metrics and readiness."""
+
+    batches_ok: int = 0
+    batches_refused: int = 0  # 422: invalid records, nothing stored
+    members_added: int = 0
+    records_rejected: int = 0
+    rejected_reasons: dict[str, int] = field(default_factory=dict)  # short reason → count
+
+    def reject(self, errors: list[dict]) -> None:  # type: ignore[type-arg]
+        self.batches_refused += 1
+        for error in errors:
+            self.records_rejected += 1
+            for text in error["errors"][:1]:  # the first problem of a record is its reason
+                reason = text.split(":", 1)[0][:60]  # "site: 'x' is not known" → "site": bounded labels
+                self.rejected_reasons[reason] = self.rejected_reasons.get(reason, 0) + 1
+
+    def as_json(self) -> dict[str, object]:
+        return {"batches_ok": self.batches_ok, "batches_refused": self.batches_refused,
+                "members_added": self.members_added, "records_rejected": self.records_rejected,
+                "rejected_reasons": dict(self.rejected_reasons)}
+
+
 @dataclass(frozen=True, slots=True)
 class PushSource:
     config: PushSourceConfig
     key_digest: bytes | None  # None: the key's environment variable is not set, so nobody can push
+    status: PushStatus = field(default_factory=PushStatus)
 
 
 def load_sources(configs: list[PushSourceConfig], env: Mapping[str, str] | None = None) -> dict[str, PushSource]:

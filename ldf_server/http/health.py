@@ -91,6 +91,7 @@ def readiness(state: ServerState) -> tuple[int, dict[str, Any]]:
         "checks": checks,
         "stale_feeds": stale,
         "feeds": feeds,
+        "push": {source_id: source.status.as_json() for source_id, source in state.push_sources.items()},
         "datasets": {
             ds: {"members": members[ds], "sites": len(s.store.sites),
                  "updated": format_instant(int(s.store.modified * 1000))}

@@ -173,7 +173,16 @@ class StateCollector:
             stale.add_metric([s.feed], 1 if s.stale(now) else 0)
             if s.last_success is not None:
                 last.add_metric([s.feed], s.last_success)
-        yield from (polls, rejected, added, stale, last)
+        batches = CounterMetricFamily("ldf_push_batches", "Push requests per outcome (refused: invalid records, 422).",
+                                      labels=["feed", "outcome"])
+        for source_id, source in state.push_sources.items():
+            feed, p = f"push:{source_id}", source.status
+            batches.add_metric([feed, "ok"], p.batches_ok)
+            batches.add_metric([feed, "refused"], p.batches_refused)
+            for reason, n in p.rejected_reasons.items():
+                rejected.add_metric([feed, reason], n)
+            added.add_metric([feed], p.members_added)
+        yield from (polls, rejected, added, stale, last, batches)
 
         members = GaugeMetricFamily("ldf_dataset_members", "Members stored per dataset.", labels=["dataset"])
         sites = GaugeMetricFamily("ldf_dataset_sites", "Sites described per dataset.", labels=["dataset"])

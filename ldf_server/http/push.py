@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
 from typing import Any
 
 import orjson
@@ -27,6 +28,8 @@ from ldf_server.pilots import PILOTS
 from ldf_server.records import Batch, common_problem
 from ldf_server.store.ingest import ingest
 from ldf_server.store.log import LogError
+
+log = logging.getLogger(__name__)
 
 JSON_TYPES = ("application/json", "application/ld+json")
 
@@ -68,6 +71,9 @@ async def push(request: web.Request) -> web.Response:
     members, errors = parse_records(records, pilot=fragments.pilot, resolve_site=_resolver(fragments, source_id, state))
     errors += _store_problems(fragments, members, errors)
     if errors:
+        source.status.reject(errors)
+        log.warning("push source %s: refused a batch of %d records, %d invalid: %s", source_id, len(records),
+                    len(errors), source.status.rejected_reasons)
         raise Problem(422, f"{len(errors)} of {len(records)} records are invalid; nothing was stored",
                       title="Invalid records", errors=sorted(errors, key=lambda e: e["index"]))
     try:
@@ -75,6 +81,8 @@ async def push(request: web.Request) -> web.Response:
     except LogError as exc:
         raise Problem(503, f"the records could not be stored durably ({exc.strerror or exc}); nothing was stored, retry later",
                       title="Storage unavailable", headers={"Retry-After": "30"}) from None
+    source.status.batches_ok += 1
+    source.status.members_added += result.added
     return web.json_response(
         {"accepted": result.added, "duplicates": result.duplicates, "records": len(records)},
         headers={"Cache-Control": "no-store"},

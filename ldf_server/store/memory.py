@@ -219,6 +219,12 @@ class DatasetStore:
             self.sealed_before = instant_ms
             self._journal_horizons()
 
+    def probe_journal(self) -> None:
+        """Write the horizons again (the last record wins, so it changes nothing): a journal
+        that failed learns that it can write again even when no member arrives (a push-only
+        dataset would otherwise stay out of the load balancer after the disk recovered)."""
+        self._journal_horizons()
+
     def _journal_horizons(self) -> None:
         if self.journal is None:
             return
