@@ -36,9 +36,10 @@ async def pilot(request, aiohttp_client, clock):
 
 async def test_pyld_and_rdflib_read_the_same_triples_everywhere(pilot):
     ds, client, _ = pilot
-    docs = await every_document(client, ds)
+    docs = await every_document(client, ds, tpf=True)
     kinds = {p.split("/")[2] if p.count("/") > 1 else p for p in docs}
     assert {"windows", "days", "sites", "latest", "shape", "view"} <= kinds, kinds
+    assert sum("tpf" in p for p in docs) >= 3, sorted(docs)
     for path, body in docs.items():
         try:
             assert_same_triples(body)

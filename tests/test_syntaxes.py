@@ -48,7 +48,7 @@ def parse(body: bytes, fmt: str, base: str) -> rdflib.Dataset:
 
 async def test_all_syntaxes_carry_the_same_triples(served):
     ds, client, _ = served
-    docs = await every_document(client, ds)
+    docs = await every_document(client, ds, tpf=True)
     for path, jsonld_body in docs.items():
         expected = normalised(pyld_graph(json.loads(jsonld_body)))
         for media, fmt in SYNTAXES.items():

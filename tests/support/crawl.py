@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import rdflib
 
 from tests.support.seeding import BASE
@@ -10,8 +12,10 @@ TREE = rdflib.Namespace("https://w3id.org/tree#")
 HYDRA = rdflib.Namespace("http://www.w3.org/ns/hydra/core#")
 
 
-async def every_document(client, ds: str) -> dict[str, bytes]:
-    """Path → JSON-LD body of the catalog, stream, view, every day and window, latest, sites and shape."""
+async def every_document(client, ds: str, *, tpf: bool = False) -> dict[str, bytes]:
+    """Path → JSON-LD body of the catalog, stream, view, every day and window, latest, sites and shape
+    (and with ``tpf``, the first Triple Pattern Fragments of the dataset and of all datasets, a
+    pattern with a predicate, and the next page when there is one)."""
     docs: dict[str, bytes] = {}
 
     async def get(path: str) -> bytes:
@@ -33,4 +37,10 @@ async def every_document(client, ds: str) -> dict[str, bytes]:
     for site in sorted(set(latest.objects(None, HYDRA.member))):
         if str(site).startswith(BASE):
             await get(str(site).removeprefix(BASE))
+    if tpf:
+        for path in (f"/{ds}/tpf", "/tpf", f"/{ds}/tpf?predicate={quote(str(rdflib.RDF.type), safe='')}"):
+            page = rdflib.Dataset(default_union=True).parse(data=await get(path), format="json-ld")
+            following = set(page.objects(None, HYDRA.next))
+            for nxt in sorted(following)[:1]:
+                await get(str(nxt).removeprefix(BASE))
     return docs

@@ -40,10 +40,13 @@ def rdflib_graph(body: bytes, base: str | None = None) -> rdflib.Dataset:
 
 
 def normalised(ds: rdflib.Dataset) -> rdflib.Graph:
-    """All triples in one graph, literals in canonical lexical form ("1.46E2" and "146" as xsd:double agree)."""
+    """All triples in one graph, literals in canonical lexical form ("1.46E2" and "146" as xsd:double
+    agree; ``"x"^^xsd:string`` is ``"x"``, as in RDF 1.1: pyld drops the datatype, rdflib keeps it)."""
     g = rdflib.Graph()
     for s, p, o, _ in ds.quads((None, None, None, None)):
-        if isinstance(o, rdflib.Literal) and o.datatype is not None and o.value is not None:
+        if isinstance(o, rdflib.Literal) and o.datatype == rdflib.XSD.string:
+            o = rdflib.Literal(str(o))
+        elif isinstance(o, rdflib.Literal) and o.datatype is not None and o.value is not None:
             value = float(o.value) if o.datatype in _FLOATING else o.value
             o = rdflib.Literal(value, datatype=o.datatype)
         g.add((s, p, o))
