@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import aiohttp
 import orjson
@@ -25,7 +25,7 @@ class ReplayOptions(AdapterOptions):
     # A bundled recording (``ghent_ods_replay.json``) or a path to one:
     # {"snapshots": [payload, payload, ...]} with payloads in the recorded feed's format.
     recording: str = "ghent_ods_replay.json"
-    format: str = "ghent-ods-garages"
+    format: Literal["ghent-ods-garages"] = "ghent-ods-garages"  # a key of _PARSERS: checked at start-up
     city: str = "gent"
     site_iris: dict[str, str] = {}
 

@@ -10,6 +10,12 @@ from ldf_server.http.state import ServerState
 
 BASE = "http://127.0.0.1:8080"
 
+# The two Flemish open licence IRIs, written out on purpose (not imported from the code under test).
+FLEMISH_LICENCES = {
+    "http://data.vlaanderen.be/id/licentie/creative-commons-zero-verklaring/v1.0",
+    "http://data.vlaanderen.be/id/licentie/modellicentie-gratis-hergebruik/v1.0",
+}
+
 
 def parking_dataset(**overrides: Any) -> dict[str, Any]:
     ds = {
