@@ -334,6 +334,7 @@ async def test_the_served_pages_show_exactly_what_was_polled(case, aiohttp_serve
     records of the payloads polled so far (members read back from the served JSON-LD)."""
     from ldf_server.app import build_state, create_app
     from tests.support.crawl import every_document
+    from tests.support.stream_checks import assert_valid_documents
     from tests.support.ghent import instant_ms
 
     upstream = Upstream(case.content_type, basic(USER, PASSWORD) if case.auth else None)
@@ -380,6 +381,7 @@ async def test_the_served_pages_show_exactly_what_was_polled(case, aiohttp_serve
                                   s["latestVersion"]["vacantSpaces"])
                      for s in latest["sites"] if "latestVersion" in s}
             assert shown == newest
+    assert_valid_documents("parking", docs, expected_members=len(served))  # pyld = rdflib, SHACL, on the last crawl
 
 
 def orjson_loads(body: bytes):  # type: ignore[no-untyped-def]

@@ -77,6 +77,9 @@ async def test_every_member_conforms_to_the_dataset_shape(pilot):
          ["generatedAtTime", "MinInclusive"]),
         ("crowdedness", [(rdflib.URIRef("http://www.w3.org/ns/sosa/hasSimpleResult"), -1)],
          ["hasFeatureOfInterest", "resultTime", "ClassConstraint"]),
+        ("accessibility", [(DCT.isVersionOf, "building"),
+                           (rdflib.URIRef("http://semweb.mmlab.be/ns/wa#entranceDoorWidth"), 0)],
+         ["generatedAtTime", "MinExclusive"]),
     ],
 )
 def test_shapes_reject_bad_members(pilot_name, triples, expected):
