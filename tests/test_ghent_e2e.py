@@ -193,6 +193,8 @@ async def test_polling_a_flaky_upstream_then_serving_what_was_kept(upstream, aio
         rejected_total += rejected
         assert status.records_rejected == rejected_total == sum(status.rejected_reasons.values())
         assert status.records_rejected - before_rejected == rejected
+        rejection_logs = [r for r in caplog.records if r.getMessage().startswith(f"feed {status.feed}: rejected")]
+        assert bool(rejection_logs) == (rejected_total > 0), "every rejection is logged, nothing else is"
         assert stored(store) == expected  # no more, none lost
         for site in store.sites.values():  # the newest member of each garage, whatever the order of arrival
             newest = max(t for (n, t) in expected if n == site.label)
