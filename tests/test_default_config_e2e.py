@@ -36,6 +36,11 @@ def server(tmp_path_factory):
     text = (ROOT / "config" / "default.toml").read_text()
     text = re.sub(r'interval = "\d+[sm]"', 'interval = "1s"', text)
     text = text.replace('backfill = "24h"', 'backfill = "2h"')
+    # The accessibility export keeps its hourly interval and is a copy the SIGHUP test edits.
+    csv = tmp / "buildings.csv"
+    csv.write_bytes((ROOT / "ldf_server" / "data" / "accessibility_buildings.csv").read_bytes())
+    assert 'adapter = "accessibility-csv"\ndataset = "accessibility"\ninterval = "1h"' in text
+    text = text.replace('path = "accessibility_buildings.csv"', f'path = "{csv}"')
     config = tmp / "config.toml"
     config.write_text(text)
     port = free_port()
@@ -114,12 +119,27 @@ def test_closed_pages_exist_at_once(server):
     assert page["@graph"][0]["member"] and view["@graph"][1]["relation"]
 
 
-def test_sighup_polls_every_feed_at_once(server):
-    _, proc, log = server
-    proc.send_signal(signal.SIGHUP)
+def test_sighup_rereads_the_accessibility_export_at_once(server):
+    base, proc, log = server
+    csv = log.parent / "buildings.csv"
+
+    def widths() -> dict[str, int]:
+        latest = get_json(base + "/accessibility/latest")
+        return {s["label"]: s["latestVersion"]["entranceDoorWidth"] for s in latest["sites"] if "latestVersion" in s}
+
+    before = widths()
+    assert before["Stadhuis Gent"] == 120
+    text = csv.read_text()
+    assert "Stadhuis Gent,Botermarkt,1,9000,Gent,14914874,1475186,51.05394383327376,3.7227841715683176,PLUS,120," in text
+    csv.write_text(text.replace("3.7227841715683176,PLUS,120,", "3.7227841715683176,PLUS,125,"))
+    time.sleep(1.1)  # the new version is read at a later second than the first one (members are keyed by time)
+    proc.send_signal(signal.SIGHUP)  # the feed's interval is an hour: only the signal can make it read now
     deadline = time.time() + 10
-    while "SIGHUP" not in log.read_text() and time.time() < deadline:
-        time.sleep(0.1)
+    while widths()["Stadhuis Gent"] != 125 and time.time() < deadline:
+        time.sleep(0.2)
+    after = widths()
+    assert after["Stadhuis Gent"] == 125
+    assert {k: v for k, v in after.items() if k != "Stadhuis Gent"} == {k: v for k, v in before.items() if k != "Stadhuis Gent"}
     assert "SIGHUP: polling every feed now" in log.read_text()
     assert proc.poll() is None
 
