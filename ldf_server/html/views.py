@@ -73,6 +73,11 @@ def _is_node_list(value: Any) -> bool:
     return isinstance(value, list) and len(value) > 1 and all(isinstance(v, dict) for v in value)
 
 
+def _is_flat(node: dict[str, Any]) -> bool:
+    """No property holds several nodes: the node fits in one table row."""
+    return not any(isinstance(v, list) and any(isinstance(x, dict) for x in v) for v in node.values())
+
+
 def _relations(items: list[Any]) -> list[Relation]:
     out: dict[str, Relation] = {}
     for rel in items:
@@ -113,8 +118,10 @@ def page_view(doc: dict[str, Any], page_iri: str, formats: list[str]) -> PageVie
         for key, value in node.items():
             if key == "relation" and isinstance(value, list):
                 relations.extend(_relations(value))
-            elif _is_node_list(value):
+            elif _is_node_list(value) and all(_is_flat(v) for v in value):
                 lists.append(Section(f"{key} ({len(value)})", rows=value, columns=columns(value)))
+            elif _is_node_list(value):  # nodes too rich for a row each (the catalog's datasets)
+                lists.extend(Section(f"{key}: {title_of(v)}", node=v) for v in value)
             else:
                 own[key] = value
             if key in ("view", "isPartOf", "shape") and isinstance(value, str):
