@@ -304,3 +304,24 @@ async def test_map_tiles_are_configurable_and_checked(aiohttp_client, clock):
     for bad in ["javascript:alert(1)", "https://x.example/{z}; script-src *", "tiles/{z}/{x}/{y}.png"]:
         with pytest.raises((ConfigError, ValueError)):
             config_from_dict({"server": {"map_tiles": bad}, "datasets": [parking_dataset()]}, env={})
+
+
+async def test_triple_pattern_fragments_have_html_views(client):
+    rdf_type = "http://www.w3.org/1999/02/22-rdf-syntax-ns%23type"
+    path = f"/parking/tpf?predicate={rdf_type}"
+    page, resp = await html(client, path)
+    assert_csp(resp)
+    turtle = await (await client.get(path + "&format=ttl")).text()  # the format links keep the pattern
+    total = int(turtle.split("void:triples", 1)[1].split()[0])
+    formats = {a["data-format"]: a["href"] for a in page.links if "format" in a.get("class", "")}
+    assert list(formats) == SYNTAXES and formats["ttl"] == "?predicate=http%3A%2F%2Fwww.w3.org%2F1999%2F02%2F22-rdf-syntax-ns%23type&format=ttl"
+    terms = page.hrefs("term")
+    assert terms and len(terms) == 3 * int(page.all_text.split(" matching triples")[0].split()[-1])
+    assert f"{total} matching triples" in page.all_text and total > 0
+    # every term links to the fragment of the triples that share it, which answers in HTML too
+    subject_link = terms[0]
+    assert "?subject=" in subject_link
+    linked, _ = await html(client, subject_link.removeprefix("http://127.0.0.1:8080"))
+    assert linked.hrefs("term")
+    resp = await client.get("/tpf?format=svg")
+    assert resp.status == 400 and resp.headers["Content-Type"] == "application/problem+json"

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import jinja2
 
 from ldf_server.html import assets
-from ldf_server.html.views import columns, page_view
+from ldf_server.html.views import TpfView, columns, page_view
 
 TEMPLATES = __file__.rsplit("/", 1)[0] + "/templates"
 
@@ -62,3 +62,8 @@ def dashboard(doc: dict[str, Any], page_iri: str, formats: list[str], home: str,
     return environment().get_template("dashboard.html").render(
         view=view, assets=assets.urls(), home=home, dashboard=config
     ).encode()
+
+
+def tpf(view: TpfView, home: str) -> bytes:
+    """The HTML view of a Triple Pattern Fragment."""
+    return environment().get_template("tpf.html").render(view=view, assets=assets.urls(), home=home).encode()

@@ -51,7 +51,7 @@ class PageView:
     iri: str
     sections: list[Section]
     relations: list[Relation]
-    formats: list[tuple[str, str]]  # (label, ?format= name)
+    formats: list[tuple[str, str, str]]  # (label, ?format= name, link)
     links: list[tuple[str, str]]  # (label, IRI): where to go from here
 
 
@@ -131,5 +131,29 @@ def page_view(doc: dict[str, Any], page_iri: str, formats: list[str]) -> PageVie
     names = [f for f in formats if f != "html"]
     return PageView(
         title=title_of(main), iri=page_iri, sections=sections, relations=relations,
-        formats=[(FORMAT_LABELS[f], f) for f in names], links=list(dict.fromkeys(links)),
+        formats=[(FORMAT_LABELS[f], f, f"?format={f}") for f in names], links=list(dict.fromkeys(links)),
     )
+
+
+@dataclass
+class TermCell:
+    text: str  # the term as N-Triples writes it
+    href: str  # the fragment of every triple with this term in this position
+
+
+@dataclass
+class TpfView:
+    """A Triple Pattern Fragment for people: the triples, the count, paging and the search form."""
+
+    title: str
+    iri: str
+    triples: list[tuple[TermCell, TermCell, TermCell]]
+    total: int
+    pattern: dict[str, str]  # subject / predicate / object as given in the query
+    action: str  # the interface's URL, where the search form goes
+    pages: list[tuple[str, str]]  # (rel, link): first, previous, next
+    formats: list[tuple[str, str, str]]
+    links: list[tuple[str, str]] = field(default_factory=list)
+    sections: list[Section] = field(default_factory=list)
+    relations: list[Relation] = field(default_factory=list)
+
