@@ -100,6 +100,9 @@ def title_of(node: dict[str, Any]) -> str:
     name = TITLES.get(kind, kind) if isinstance(kind, str) else None
     if kind == "Node":
         name = "Page" if "relation" not in node else "Node"
+        iri = node.get("@id")
+        if isinstance(iri, str) and not isinstance(label, str):
+            label = iri.rstrip("/").rsplit("/", 1)[-1]  # the day or the window's start
     if name and isinstance(label, str):
         return f"{name}: {label}"
     return name or (label if isinstance(label, str) else "Resource")
