@@ -182,6 +182,11 @@
         }
       }
     }
+    // Start with a site that has a history (a replayed feed may have only its newest record).
+    if ((history.get(selected)?.t.length || 0) < 2) {
+      const best = [...history.entries()].sort((a, b) => b[1].t.length - a[1].t.length)[0];
+      if (best && best[1].t.length > 1) return select_(best[0]);
+    }
     redraw();
   }
 
@@ -211,7 +216,7 @@
     if (!chart) {
       chart = new uPlot({
         width: Math.max(300, el.clientWidth - 8), height: 260,
-        scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(max || 0, site?.capacity || 0, 1)] } },
+        scales: { x: { time: true, range: (u, min, max) => (min === max ? [min - 3600, max + 600] : [min, max]) }, y: { range: (u, min, max) => [0, Math.max(max || 0, site?.capacity || 0, 1)] } },
         series: [{}, { label: "vacant spaces", stroke: "#0b5cad", width: 2, fill: "rgba(11,92,173,0.08)" }],
         axes: [{}, { label: "vacant" }],
       }, data, el);
