@@ -58,6 +58,9 @@ class ServerConfig(_Strict):
     # stream; this many new members per dataset are kept for clients resuming with Last-Event-ID.
     sse_heartbeat: Annotated[Duration, Field(gt=0, le=3600)] = 15.0
     sse_buffer: int = Field(default=1000, ge=1, le=1_000_000)
+    # The dashboard's map background: a tile URL template such as
+    # "https://tile.openstreetmap.org/{z}/{x}/{y}.png"; none by default (no request leaves the server's origin).
+    map_tiles: str | None = Field(default=None, pattern=r"^https?://[^/?#\s'\";,]+/[^\s'\";,]*$")
 
     @property
     def public_base(self) -> str:

@@ -282,7 +282,7 @@ async def test_negotiation(client):
     assert (await client.get("/parking/latest")).headers["Content-Type"] == "application/ld+json"
     body = await assert_problem(await client.get("/parking/latest", headers={"Accept": "application/rdf+xml"}), 406)
     assert "text/turtle" in body["available"]
-    await assert_problem(await client.get("/parking/latest", headers={"Accept": "application/ld+json;q=0, text/html"}), 406)
+    await assert_problem(await client.get("/parking/latest", headers={"Accept": "application/ld+json;q=0, image/png"}), 406)
     await assert_problem(await client.get("/context.jsonld", headers={"Accept": "text/turtle"}), 406)
 
 

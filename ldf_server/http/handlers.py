@@ -8,6 +8,7 @@ from ldf_server.fragments import catalog as catalog_doc
 from ldf_server.fragments import latest as latest_doc
 from ldf_server.fragments.fragment import Fragment
 from ldf_server.fragments.stream import OutOfRange, StreamFragments
+from ldf_server.http import dashboard
 from ldf_server.http.health import readiness
 from ldf_server.http.problems import Problem
 from ldf_server.http.respond import JSONLD_OFFERS, respond
@@ -41,7 +42,7 @@ async def catalog(request: web.Request) -> web.Response:
     return respond(
         request, state.cache, token=token, page_iri=state.urls.catalog(),
         build=lambda: catalog_doc.catalog(state.config.catalog, state.urls, streams),
-        max_age=min((state.max_age(s) for s in streams), default=60),
+        max_age=min((state.max_age(s) for s in streams), default=60), page=dashboard.renderer(state),
     )
 
 
@@ -69,7 +70,7 @@ async def view(request: web.Request) -> web.Response:
     now = state.now_ms()
     if "time" in request.query:
         return _search(state, fragments, request.query.getall("time"), now)
-    unknown = sorted(set(request.query) - {"time"})
+    unknown = sorted(set(request.query) - {"time", "format"})
     if unknown:
         raise Problem(400, f"unknown query parameter(s): {', '.join(unknown)}; the search form takes only 'time'")
     iri = state.urls.view(fragments.ds)

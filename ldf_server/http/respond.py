@@ -10,17 +10,29 @@ from ldf_server.fragments.fragment import Fragment
 from ldf_server.http.negotiation import accepts_gzip, choose
 from ldf_server.http.problems import Problem
 from ldf_server.http.representations import Encoded, RepresentationCache
+from ldf_server.http.state import STATE
+from ldf_server.html import render as html
+from ldf_server.html.views import FORMATS
 from ldf_server.rdf import jsonld, syntaxes
 from ldf_server.timeutil import parse_http_date
 
 JSONLD_OFFERS = (jsonld.MEDIA_TYPE, "application/json")
 # JSON-LD first: what a client that accepts anything (or sends no Accept) gets.
 RDF_OFFERS = (jsonld.MEDIA_TYPE, "application/json", *syntaxes.RDF_MEDIA_TYPES[1:])
+HTML = "text/html"
+HTML_CONTENT_TYPE = "text/html; charset=utf-8"
+# HTML last: browsers ask for it by name; "*/*" and no Accept still get JSON-LD.
+PAGE_OFFERS = (*RDF_OFFERS, HTML)
+HtmlRenderer = Callable[[Fragment, str, list[str]], bytes]
 IMMUTABLE = "public, max-age=31536000, immutable"
 VARY = "Accept, Accept-Encoding"
 
 
 def negotiate(request: web.Request, offers: tuple[str, ...] = JSONLD_OFFERS) -> str:
+    """The media type to answer with: ``?format=`` when given (links in a browser cannot set
+    ``Accept``), else the ``Accept`` header."""
+    if "format" in request.query:
+        return _format(request.query.getall("format"), offers)
     media = choose(request.headers.get("Accept"), offers)
     if media is None:
         raise Problem(
@@ -32,6 +44,25 @@ def negotiate(request: web.Request, offers: tuple[str, ...] = JSONLD_OFFERS) -> 
     return media
 
 
+def _format(values: list[str], offers: tuple[str, ...]) -> str:
+    names = format_names(offers)
+    if len(values) != 1 or values[0] not in FORMATS:
+        raise Problem(400, f"format must be one of {', '.join(names)}", title="Bad format", available=names)
+    media = FORMATS[values[0]]
+    if media not in offers:
+        raise Problem(406, f"this resource is available as {', '.join(names)}", title="Not Acceptable", available=names)
+    return media
+
+
+def format_names(offers: tuple[str, ...]) -> list[str]:
+    """The ``?format=`` names of a resource's representations (links to the other formats)."""
+    return [name for name, media in FORMATS.items() if media in offers]
+
+
+def html_view(fragment: Fragment, page_iri: str, formats: list[str], home: str) -> bytes:
+    return html.resource(fragment.doc, page_iri, formats, home)
+
+
 def respond(
     request: web.Request,
     cache: RepresentationCache,
@@ -41,28 +72,44 @@ def respond(
     max_age: int,
     page_iri: str,
     meta: Iterable[str] = (),
-    offers: tuple[str, ...] = RDF_OFFERS,
+    offers: tuple[str, ...] = PAGE_OFFERS,
     body: Callable[[], bytes] | None = None,
+    page: HtmlRenderer | None = None,
 ) -> web.Response:
     """Negotiate, then send the cached bytes of the resource in that syntax.
 
     The bytes are rebuilt only when ``token`` changed. ``meta`` names the subjects whose
     triples go into the page's metadata graph in quad syntaxes; ``body`` overrides the
-    JSON-LD encoding (for documents that are not fragments, such as the context itself).
+    JSON-LD encoding (for documents that are not fragments, such as the context itself);
+    ``page`` overrides the HTML view (the dashboard at ``/``). HTML is cached like the others.
     """
     media = negotiate(request, offers)
     syntax = "jsonld" if media in JSONLD_OFFERS else media
     key = (request.path, syntax)
     item = cache.get(key, token)
+    state = request.app[STATE]
     if item is None:
         fragment = build()
         if syntax == "jsonld":
             encoded = body() if body else None
+        elif media == HTML:
+            formats = format_names(offers)
+            encoded = page(fragment, page_iri, formats) if page else html_view(fragment, page_iri, formats, state.urls.catalog())
         else:
             encoded = syntaxes.encode(media, fragment.doc, page_iri, meta)
         item = Encoded.of(fragment, token, encoded)
         cache.put(key, item)
+    if media == HTML:
+        return send_html(request, item, max_age=max_age)
     return send(request, item, media, max_age=max_age)
+
+
+def send_html(request: web.Request, item: Encoded, *, max_age: int) -> web.Response:
+    """``send`` for an HTML view: its scripts only from this server (no inline script), no sniffing."""
+    resp = send(request, item, HTML_CONTENT_TYPE, max_age=max_age)
+    resp.headers["Content-Security-Policy"] = html.content_security_policy(request.app[STATE].config.server.map_tiles)
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    return resp
 
 
 def not_modified(request: web.Request, item: Encoded) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ldf_server.http import events, handlers, metrics, push, tpf
+from ldf_server.http import assets, events, handlers, metrics, push, tpf
 
 DS = "{ds:[a-z][a-z0-9-]*}"
 
@@ -16,6 +16,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/health/live", handlers.health_live)
     r.add_get("/health/ready", handlers.health_ready)
     r.add_get("/metrics", metrics.metrics_endpoint)
+    r.add_get("/_assets/{name}", assets.asset)
     r.add_get("/tpf", tpf.all_datasets)
     r.add_get(f"/{DS}", handlers.stream)
     r.add_get(f"/{DS}/tpf", tpf.one_dataset)

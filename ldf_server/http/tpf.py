@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode, urlsplit
+
 from aiohttp import web
 
 from ldf_server.fragments.fragment import Fragment
 from ldf_server.fragments.tpf import SnapshotGone, TpfSource
-from ldf_server.fragments.triples import PatternError, parse_term
+from ldf_server.fragments.triples import PatternError, Term, Triple, parse_term
+from ldf_server.html import render as html
+from ldf_server.html.views import FORMAT_LABELS, TermCell, TpfView
 from ldf_server.http.problems import Problem
 from ldf_server.http.representations import Encoded
-from ldf_server.http.respond import RDF_OFFERS, negotiate, send
+from ldf_server.http.respond import HTML, PAGE_OFFERS, format_names, negotiate, send, send_html
 from ldf_server.http.state import STATE, ServerState
 from ldf_server.rdf import terms
 
-PARAMS = {"subject", "predicate", "object", "page", "v"}
+PARAMS = {"subject", "predicate", "object", "page", "v", "format"}
+HYDRA = "http://www.w3.org/ns/hydra/core#"
+VOID_TRIPLES = "<http://rdfs.org/ns/void#triples>"
 
 # Characters that may stand as they are in an IRI's path and query (RFC 3987 iunreserved minus
 # the non-ASCII, sub-delims, ":", "@", "/", "?", and "%" when it starts an escape).
@@ -70,7 +76,7 @@ def _serve(request: web.Request, state: ServerState, source: TpfSource) -> web.R
     page_text = query.get("page", "1")
     if not (page_text.isascii() and page_text.isdigit()) or not 1 <= int(page_text) <= 1_000_000:
         raise Problem(400, "page must be a whole number from 1", title="Bad page number")
-    media = negotiate(request, RDF_OFFERS)
+    media = negotiate(request, PAGE_OFFERS)
     page_iri = state.urls.base + iri_safe(request.raw_path)
     try:
         version, _ = source.snapshot(query.get("v"))
@@ -81,9 +87,35 @@ def _serve(request: web.Request, state: ServerState, source: TpfSource) -> web.R
     item = state.tpf_cache.get(key, version)
     if item is None:
         page = source.page(s, p, o, int(page_text), page_iri, query.get("v"))
-        body = terms.encode(media, page.data, page.metadata, page_iri + "#metadata")
+        if media == HTML:
+            body = html.tpf(_view(request, source, page.data, page.metadata, page_iri), state.urls.catalog())
+        else:
+            body = terms.encode(media, page.data, page.metadata, page_iri + "#metadata")
         modified = max((st.store.modified for st in source.streams), default=state.started)
         item = Encoded.of(Fragment({}, immutable=False, modified=modified), version, body)
         state.tpf_cache.put(key, item)
     max_age = min((state.max_age(st) for st in source.streams), default=60)
+    if media == HTML:
+        return send_html(request, item, max_age=max_age)
     return send(request, item, media, max_age=max_age)
+
+
+def _view(request: web.Request, source: TpfSource, data: list[Triple], metadata: list[Triple], page_iri: str) -> TpfView:
+    """The fragment for people: every term links to the fragment of the triples sharing it."""
+
+    def cell(term: Term, position: str) -> TermCell:
+        pattern = {"subject": None, "predicate": None, "object": None, position: term}
+        return TermCell(term, source.link(pattern["subject"], pattern["predicate"], pattern["object"], None, None))
+
+    page = f"<{page_iri}>"
+    total = next((int(o[1:].split('"', 1)[0]) for s, p, o in metadata if s == page and p == VOID_TRIPLES), len(data))
+    pages = [(rel, o[1:-1]) for rel in ("first", "previous", "next")
+             for s, p, o in metadata if s == page and p == f"<{HYDRA}{rel}>"]
+    kept = [(k, v) for k, v in request.query.items() if k != "format"]
+    formats = [(FORMAT_LABELS[f], f, "?" + urlencode([*kept, ("format", f)])) for f in format_names(PAGE_OFFERS) if f != "html"]
+    return TpfView(
+        title="Triple Pattern Fragment", iri=page_iri,
+        triples=[(cell(s, "subject"), cell(p, "predicate"), cell(o, "object")) for s, p, o in data],
+        total=total, pattern={k: request.query[k] for k in ("subject", "predicate", "object") if k in request.query},
+        action=urlsplit(source.url).path, pages=pages, formats=formats,
+    )
