@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, Mapping
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ldf_server.config_env import OverrideError, annotate, apply_environment
 from ldf_server.timeutil import parse_duration
 from ldf_server.vocabularies import LICENCES
 
@@ -213,11 +214,11 @@ def _where(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def format_validation_error(exc: ValidationError) -> str:
+def format_validation_error(exc: ValidationError, origins: Mapping[str, str] | None = None) -> str:
     lines = []
     for err in exc.errors():
         msg = err["msg"].removeprefix("Value error, ")
-        lines.append(f"{_where(tuple(err['loc']))}: {msg}")
+        lines.append(annotate(f"{_where(tuple(err['loc']))}: {msg}", origins or {}))
     return "\n".join(lines)
 
 
@@ -256,20 +257,22 @@ def config_from_dict(
     overrides: Mapping[str, Any] | None = None,
 ) -> Config:
     """Validate a config already parsed from TOML (tests build these directly)."""
-    from ldf_server.adapters.registry import validate_options
+    from ldf_server.adapters.registry import options_model, validate_options
 
-    raw = dict(raw)
+    try:  # every setting can come from LDF_<SECTION>__<KEY> (ldf_server/config_env.py)
+        raw, origins = apply_environment(raw, env or {}, model=Config, options_model=options_model)
+    except OverrideError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
     server = dict(raw.get("server") or {})
-    server.update(env_overrides(env or {}))
     server.update({k: v for k, v in (overrides or {}).items() if v is not None})
     raw["server"] = server
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"{source}:\n{format_validation_error(exc)}") from None
+        raise ConfigError(f"{source}:\n{format_validation_error(exc, origins)}") from None
     problems = []
     for i, feed in enumerate(config.feeds):
-        problems.extend(f"feeds[{i}].{p}" for p in validate_options(feed))
+        problems.extend(annotate(f"feeds[{i}].{p}", origins) for p in validate_options(feed))
     if problems:
         raise ConfigError(f"{source}:\n" + "\n".join(problems))
     return config
