@@ -1,7 +1,7 @@
 """Configuration: one TOML file, validated completely before anything starts.
 
 Errors name the key and the problem (``feeds[1].interval: ...``). Environment variables
-override what differs per deployment (port, public base URL, data directory); secrets
+override any setting (``LDF_SERVER__PORT``; see ``ldf_server/config_env.py``); secrets
 never live in the file, only the names of the environment variables holding them.
 """
 
@@ -220,16 +220,6 @@ def format_validation_error(exc: ValidationError, origins: Mapping[str, str] | N
         msg = err["msg"].removeprefix("Value error, ")
         lines.append(annotate(f"{_where(tuple(err['loc']))}: {msg}", origins or {}))
     return "\n".join(lines)
-
-
-def env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
-    """Server settings taken from ``LDF_PORT``, ``LDF_BASE_URL``, ``LDF_DATA_DIR``, ``LDF_HOST``."""
-    out: dict[str, Any] = {}
-    for key in ("host", "port", "base_url", "data_dir", "log_level"):
-        value = env.get(ENV_PREFIX + key.upper())
-        if value:
-            out[key] = value
-    return out
 
 
 def load_config(
