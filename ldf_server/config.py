@@ -23,7 +23,6 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")]
 LanguageMap = Annotated[dict[Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]+)*$")], str], Field(min_length=1)]
 
-ENV_PREFIX = "LDF_"
 RESERVED_IDS = {"health", "metrics", "openapi", "static", "context", "tpf", "api", "assets"}
 
 
