@@ -19,8 +19,10 @@ def parser() -> argparse.ArgumentParser:
         prog="ldf-server",
         description="Publish real-time city data as cacheable Linked Data Fragments (LDES, JSON-LD).",
         epilog=(
-            "Settings come from the config file, then environment variables (LDF_HOST, LDF_PORT, "
-            "LDF_BASE_URL, LDF_DATA_DIR, LDF_LOG_LEVEL), then these options; later ones win."
+            "Settings come from the config file, then environment variables, then these options; later ones win. "
+            "Every setting has a variable LDF_<SECTION>__<KEY> (LDF_SERVER__PORT, LDF_CATALOG__PUBLISHER__NAME; "
+            "entries by id: LDF_FEEDS__GENT_REPLAY__INTERVAL=1m); LDF_HOST, LDF_PORT, LDF_BASE_URL, LDF_DATA_DIR "
+            "and LDF_LOG_LEVEL are short forms."
         ),
     )
     p.add_argument("--config", "-c", default=os.environ.get("LDF_CONFIG", DEFAULT_CONFIG), metavar="FILE",

@@ -1,7 +1,7 @@
 """Configuration: one TOML file, validated completely before anything starts.
 
 Errors name the key and the problem (``feeds[1].interval: ...``). Environment variables
-override what differs per deployment (port, public base URL, data directory); secrets
+override any setting (``LDF_SERVER__PORT``; see ``ldf_server/config_env.py``); secrets
 never live in the file, only the names of the environment variables holding them.
 """
 
@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, Mapping
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ldf_server.config_env import OverrideError, annotate, apply_environment
 from ldf_server.timeutil import parse_duration
 from ldf_server.vocabularies import LICENCES
 
@@ -22,7 +23,6 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")]
 LanguageMap = Annotated[dict[Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]+)*$")], str], Field(min_length=1)]
 
-ENV_PREFIX = "LDF_"
 RESERVED_IDS = {"health", "metrics", "openapi", "static", "context", "tpf", "api", "assets"}
 
 
@@ -216,22 +216,12 @@ def _where(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def format_validation_error(exc: ValidationError) -> str:
+def format_validation_error(exc: ValidationError, origins: Mapping[str, str] | None = None) -> str:
     lines = []
     for err in exc.errors():
         msg = err["msg"].removeprefix("Value error, ")
-        lines.append(f"{_where(tuple(err['loc']))}: {msg}")
+        lines.append(annotate(f"{_where(tuple(err['loc']))}: {msg}", origins or {}))
     return "\n".join(lines)
-
-
-def env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
-    """Server settings taken from ``LDF_PORT``, ``LDF_BASE_URL``, ``LDF_DATA_DIR``, ``LDF_HOST``."""
-    out: dict[str, Any] = {}
-    for key in ("host", "port", "base_url", "data_dir", "log_level"):
-        value = env.get(ENV_PREFIX + key.upper())
-        if value:
-            out[key] = value
-    return out
 
 
 def load_config(
@@ -259,20 +249,22 @@ def config_from_dict(
     overrides: Mapping[str, Any] | None = None,
 ) -> Config:
     """Validate a config already parsed from TOML (tests build these directly)."""
-    from ldf_server.adapters.registry import validate_options
+    from ldf_server.adapters.registry import options_model, validate_options
 
-    raw = dict(raw)
+    try:  # every setting can come from LDF_<SECTION>__<KEY> (ldf_server/config_env.py)
+        raw, origins = apply_environment(raw, env or {}, model=Config, options_model=options_model)
+    except OverrideError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
     server = dict(raw.get("server") or {})
-    server.update(env_overrides(env or {}))
     server.update({k: v for k, v in (overrides or {}).items() if v is not None})
     raw["server"] = server
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"{source}:\n{format_validation_error(exc)}") from None
+        raise ConfigError(f"{source}:\n{format_validation_error(exc, origins)}") from None
     problems = []
     for i, feed in enumerate(config.feeds):
-        problems.extend(f"feeds[{i}].{p}" for p in validate_options(feed))
+        problems.extend(annotate(f"feeds[{i}].{p}", origins) for p in validate_options(feed))
     if problems:
         raise ConfigError(f"{source}:\n" + "\n".join(problems))
     return config

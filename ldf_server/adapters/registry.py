@@ -44,6 +44,12 @@ def adapter_class(name: str) -> type[Adapter]:
         raise KeyError(f"unknown adapter {name!r} (known: {', '.join(adapter_names())})") from None
 
 
+def options_model(name: str) -> type | None:
+    """The options model of an adapter, or None for an unknown name (validation reports it)."""
+    cls = _adapters().get(name)
+    return cls.Options if cls is not None else None
+
+
 def validate_options(feed: FeedConfig) -> list[str]:
     """Problems with a feed's adapter name and options, each naming its key."""
     try:
