@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import IO, Iterator
 
 import rdflib
+from rdflib.plugins.parsers.ntriples import ParseError, W3CNTriplesParser
+from rdflib.term import Node
 from tqdm import tqdm
 
 from ldf_server.adapters.rdf_dump import parse_dump
@@ -120,25 +122,48 @@ def export(
     return ExportResult(members=len(members), sites=len(sites), triples=triples, bytes=output.stat().st_size)
 
 
-def read_dump(path: Path, media_type: str | None = None) -> rdflib.Dataset:
-    """Parse a (gzipped or plain) N-Quads or TriG file; the syntax from ``media_type`` or the file name."""
+class _Triples:
+    """An N-Triples parser sink that keeps the triples, and no RDF store (a day is ~250,000)."""
+
+    def __init__(self) -> None:
+        self.triples: list[tuple[Node, Node, Node]] = []
+
+    def triple(self, s: Node, p: Node, o: Node) -> None:
+        self.triples.append((s, p, o))
+
+
+def read_dump(path: Path, media_type: str | None = None) -> list[tuple[Node, Node, Node]]:
+    """The triples of a (gzipped or plain) N-Quads or TriG file, graph names dropped; the syntax
+    from ``media_type`` or the file name. N-Quads without graph names (what export writes) is
+    read line by line; anything else is parsed whole by rdflib."""
     name = path.name.removesuffix(".gz")
     if media_type is None:
         media_type = TRIG if name.endswith(".trig") else NQUADS if name.endswith((".nq", ".nquads")) else None
     if media_type is None:
         raise ExportError(f"cannot tell the syntax of {path.name}; name it .nq.gz or .trig.gz, or pass --format")
-    try:
+
+    def text() -> IO[str]:
         with open(path, "rb") as f:
-            data = f.read()
-        if data[:2] == b"\x1f\x8b":
-            data = gzip.decompress(data)
+            gzipped = f.read(2) == b"\x1f\x8b"
+        return gzip.open(path, "rt", encoding="utf-8") if gzipped else open(path, encoding="utf-8")
+
+    try:
+        if media_type == NQUADS:
+            sink = _Triples()
+            try:
+                with text() as f:
+                    W3CNTriplesParser(sink).parse(f)  # type: ignore[arg-type]
+                return sink.triples
+            except ParseError:
+                pass  # graph names, or not N-Quads at all: rdflib decides below
         graph = rdflib.Dataset()
-        graph.parse(data=data.decode("utf-8"), format=RDFLIB_FORMATS[media_type])
+        with text() as f:
+            graph.parse(data=f.read(), format=RDFLIB_FORMATS[media_type])
+        return [(s, p, o) for s, p, o, _ in graph.quads((None, None, None, None))]
     except (OSError, EOFError, UnicodeDecodeError) as exc:
         raise ExportError(f"cannot read {path}: {exc}") from exc
     except Exception as exc:  # rdflib's parsers raise assorted types for bad syntax
         raise ExportError(f"{path} is not valid {media_type}: {exc}") from exc
-    return graph
 
 
 def load(

@@ -15,7 +15,6 @@ from collections import defaultdict
 from functools import cache
 from typing import Any, Iterable
 
-import rdflib
 from rdflib.term import BNode, Literal, Node, URIRef
 
 from ldf_server.fragments.urls import Urls
@@ -111,10 +110,9 @@ def _add(node: dict[str, Any], key: str, value: Any, *, as_set: bool) -> None:
         node[key] = [node[key], value]
 
 
-def parse_dump(graph: rdflib.Dataset | rdflib.Graph, urls: Urls, ds: str, pilot: Pilot) -> Batch:
-    """The sites and members of a parsed dump (every graph of it), for dataset ``ds``."""
-    triples = graph.quads((None, None, None, None)) if isinstance(graph, rdflib.Dataset) else graph.triples((None, None, None))
-    compactor = _Compactor((q[0], q[1], q[2]) for q in triples)
+def parse_dump(triples: Iterable[tuple[Node, Node, Node]], urls: Urls, ds: str, pilot: Pilot) -> Batch:
+    """The sites and members in the triples of a dump (all its graphs together), for dataset ``ds``."""
+    compactor = _Compactor(triples)
     predicates = {term: iri for iri, (term, _) in _terms()[0].items()}
     site_type = URIRef(expand_term(pilot.site_type))
     member_prefix = urls.member(ds, "", "", 0).rsplit("/", 2)[0] + "/"  # {base}/{ds}/members/
