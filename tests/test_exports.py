@@ -270,3 +270,58 @@ async def test_dump_of_a_day_without_members_is_404_and_after_retention_410(dump
     await problem(await client.get(f"/parking/dumps/{DAY}.nq.gz"), 410)
     retry = await client.get("/parking/dumps/2026-04-08.nq.gz")
     assert (await problem(retry, 409))["title"] == "Day not closed" and int(retry.headers["Retry-After"]) > 0
+
+
+async def test_concurrent_first_requests_share_one_build(dump_client, monkeypatch):
+    from ldf_server.http import dumps
+
+    client, _ = dump_client
+    calls: list[int] = []
+    real = dumps.gzipped_dump
+
+    def counting(*args):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(dumps, "gzipped_dump", counting)
+    import asyncio
+
+    responses = await asyncio.gather(*(client.get(f"/parking/dumps/{DAY}.nq.gz") for _ in range(3)))
+    bodies = {await r.read() for r in responses}
+    assert [r.status for r in responses] == [200, 200, 200] and len(bodies) == 1
+    assert calls == [1]
+
+
+async def test_a_served_page_in_nquads_imports_and_a_broken_file_is_refused(aiohttp_client, tmp_path, capsys):
+    """Import reads any N-Quads of our members, also with named graphs (a page's metadata);
+    members of sites it is not told about are rejected, as from a feed."""
+    config = parking_config()
+    state = seeded_state(config, FakeClock(NOW))
+    client = await aiohttp_client(create_app(config, state=state, run_feeds=False))
+    store = state.streams["parking"].store
+    start = store.window_starts(DAY_START, DAY_START + DAY_MS)[3]
+    page = await client.get(f"/parking/windows/{format_instant(start)}", headers={"Accept": NQUADS})
+    text = await page.text()
+    assert "#metadata>" in text, "the page has a named graph"
+    alone = tmp_path / "alone.nq"
+    alone.write_text(text)
+    rejected = exports.load(config, tmp_path / "empty", "parking", alone, progress=False)
+    assert rejected.added == 0 and rejected.rejected == {"unknown site": len(store.window(start).members)}  # type: ignore[union-attr]
+    sites = await client.get("/parking", headers={"Accept": NQUADS})  # a page names its sites, the stream describes them
+    text += await sites.text()
+    path = tmp_path / "page.nq"
+    path.write_text(text)
+    data = tmp_path / "data"
+    result = exports.load(config, data, "parking", path, progress=False)
+    window = store.window(start)
+    assert window is not None and result.added == len(window.members) > 0
+    assert members_of(restored(config, data)) == window.members
+
+    broken = tmp_path / "broken.nq.gz"
+    broken.write_bytes(gzip.compress(b"<http://a> <http://b> .\n"))
+    with pytest.raises(exports.ExportError, match="not valid"):
+        exports.load(config, data, "parking", broken, progress=False)
+    unknown = tmp_path / "dump.bin"
+    unknown.write_bytes(b"")
+    with pytest.raises(exports.ExportError, match="cannot tell the syntax"):
+        exports.load(config, data, "parking", unknown, progress=False)

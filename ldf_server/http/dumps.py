@@ -97,15 +97,21 @@ async def day(request: web.Request) -> web.Response:
     key = (request.path, "dump")
     item = state.cache.get(key, "immutable")
     if item is None:
-        store.seal_before(end)  # from now on, late members for this day are refused
-        members = store.members_between(start, end)  # snapshots: the thread never touches the store
-        sites = dict(store.sites)
-        body = await asyncio.get_running_loop().run_in_executor(
-            None, gzipped_dump, state.urls, fragments.config, sites, members
-        )
-        modified = (end + fragments.timeline.grace_ms) / 1000
-        item = Encoded.of(Fragment({}, immutable=True, modified=modified), "immutable", body)
-        state.cache.put(key, item)
+        build = state.dump_builds.get(request.path)
+        if build is None:
+            store.seal_before(end)  # from now on, late members for this day are refused
+            members = store.members_between(start, end)  # snapshots: the thread never touches the store
+            sites = dict(store.sites)
+            build = state.dump_builds[request.path] = asyncio.ensure_future(asyncio.get_running_loop().run_in_executor(
+                None, gzipped_dump, state.urls, fragments.config, sites, members
+            ))
+            build.add_done_callback(lambda _: state.dump_builds.pop(request.path, None))
+        body = await asyncio.shield(build)  # a client that leaves does not cancel the others' build
+        item = state.cache.get(key, "immutable")
+        if item is None:
+            modified = (end + fragments.timeline.grace_ms) / 1000
+            item = Encoded.of(Fragment({}, immutable=True, modified=modified), "immutable", body)
+            state.cache.put(key, item)
     headers = {
         "Content-Type": MEDIA_TYPE,
         "Content-Disposition": f'attachment; filename="{fragments.ds}-{match.group(1)}.nq.gz"',  # type: ignore[union-attr]
