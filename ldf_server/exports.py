@@ -17,7 +17,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Callable, Iterator
 
 import rdflib
 from rdflib.plugins.parsers.ntriples import ParseError, W3CNTriplesParser
@@ -168,7 +168,7 @@ def read_dump(path: Path, media_type: str | None = None) -> list[tuple[Node, Nod
 
 def load(
     config: Config, data_dir: Path, ds_id: str, path: Path, *, media_type: str | None = None, progress: bool = True,
-    clock=time.time,  # type: ignore[no-untyped-def]
+    clock: Callable[[], float] = time.time,
 ) -> IngestResult:
     """Import a dump into the data directory's log. Raises :class:`LockedError` while a server runs on it."""
     ds = dataset_config(config, ds_id)

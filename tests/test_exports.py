@@ -99,6 +99,8 @@ async def test_export_equals_the_served_pages_and_import_is_refused_while_the_se
 
     with pytest.raises(LockedError, match="in use"):
         exports.load(config, data, "parking", out, progress=False)
+    with pytest.raises(LockedError, match="in use"):  # nor does a second server start on it
+        await aiohttp_client(create_app(config, state=build_state(config, clock=FakeClock(NOW)), run_feeds=False))
     await client.close()  # the server stops and releases its lock
     assert exports.load(config, data, "parking", out, progress=False).added == 0
 

@@ -58,12 +58,13 @@ def _literal(o: Literal, definition: dict[str, Any]) -> Any:
     if datatype == XSD + "boolean":
         return lex in ("true", "1")
     coerced = definition.get("@type")
-    if datatype is None or datatype == XSD + "string" or (coerced and expand_term_or_iri(coerced) == datatype):
+    if datatype is None or datatype == XSD + "string" or (coerced and _expand(coerced) == datatype):
         return lex
     return {"@value": lex, "@type": datatype}
 
 
-def expand_term_or_iri(value: str) -> str:
+def _expand(value: str) -> str:
+    """A compact IRI (``xsd:dateTime``) in full, with the context's prefixes."""
     prefix, sep, local = value.partition(":")
     ctx = context()
     if sep and isinstance(ctx.get(prefix), str) and not local.startswith("//"):

@@ -11,7 +11,7 @@ HYDRA = rdflib.Namespace("http://www.w3.org/ns/hydra/core#")
 
 
 async def every_document(client, ds: str) -> dict[str, bytes]:
-    """Path → JSON-LD body of the catalog, stream, view, every day and window, latest, sites and shape."""
+    """Path → JSON-LD body of the catalog, stream, view, every day and window, latest, sites, shape and dumps index."""
     docs: dict[str, bytes] = {}
 
     async def get(path: str) -> bytes:
@@ -24,6 +24,7 @@ async def every_document(client, ds: str) -> dict[str, bytes]:
     await get(f"/{ds}")
     await get(f"/{ds}/latest")
     await get(f"/{ds}/shape")
+    await get(f"/{ds}/dumps/")
     view = rdflib.Graph().parse(data=await get(f"/{ds}/view"), format="json-ld")
     for day in sorted(set(view.objects(None, TREE.node))):
         day_graph = rdflib.Graph().parse(data=await get(str(day).removeprefix(BASE)), format="json-ld")
