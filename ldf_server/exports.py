@@ -177,6 +177,10 @@ def load(
     root = data_dir / ds_id
     with DatasetLock(root):
         batch = parse_dump(read_dump(path, media_type), urls, ds_id, pilot)
+        if not batch.members:
+            prefix = urls.member(ds_id, "", "", 0).rsplit("/", 2)[0] + "/"
+            raise ExportError(f"{path} holds no member of {ds_id!r} (their IRIs start with {prefix} here); "
+                              "if it was written with another base URL, pass that one as --base-url")
         server = config.server
         journal = DatasetLog(root, fsync="interval", fsync_interval=server.fsync_interval)
         store = DatasetStore(ds_id, int(ds.window * 1000), pilot=ds.pilot, clock=clock)

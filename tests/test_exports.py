@@ -323,6 +323,8 @@ async def test_a_served_page_in_nquads_imports_and_a_broken_file_is_refused(aioh
     broken.write_bytes(gzip.compress(b"<http://a> <http://b> .\n"))
     with pytest.raises(exports.ExportError, match="not valid"):
         exports.load(config, data, "parking", broken, progress=False)
+    with pytest.raises(exports.ExportError, match="another base URL"):
+        exports.load(make_config(base_url="https://data.example.be"), data, "parking", path, progress=False)
     unknown = tmp_path / "dump.bin"
     unknown.write_bytes(b"")
     with pytest.raises(exports.ExportError, match="cannot tell the syntax"):
