@@ -28,6 +28,7 @@ from ldf_server.http.routes import add_routes
 from ldf_server.http.state import STATE, ServerState
 from ldf_server.records import Site
 from ldf_server.store.log import DatasetLog
+from ldf_server.store.lock import lock_dataset
 from ldf_server.store.memory import DatasetStore
 
 log = logging.getLogger(__name__)
@@ -129,7 +130,10 @@ def open_journals(state: ServerState, data_dir: Path) -> int:
 async def _journals(app: web.Application) -> AsyncIterator[None]:
     state = app[STATE]
     started = time.monotonic()
-    loaded = open_journals(state, Path(state.config.server.data_dir or "."))
+    data_dir = Path(state.config.server.data_dir or ".")
+    # One writer per dataset directory: `ldf-server import` is refused while this server runs.
+    locks = [lock for ds in state.streams if (lock := lock_dataset(data_dir / ds)) is not None]
+    loaded = open_journals(state, data_dir)
     log.info("recovered %d members from the durable log in %.2fs", loaded, time.monotonic() - started)
     probe = asyncio.create_task(_probe_failed_journals(state), name="log-probe")
     try:
@@ -140,6 +144,8 @@ async def _journals(app: web.Application) -> AsyncIterator[None]:
         for stream in state.streams.values():
             if isinstance(stream.store.journal, DatasetLog):
                 stream.store.journal.close()  # flush and fsync on a clean shutdown
+        for lock in locks:
+            lock.release()
 
 
 async def _probe_failed_journals(state: ServerState, every: float = LOG_PROBE_EVERY_S) -> None:

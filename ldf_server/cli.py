@@ -37,7 +37,37 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="logging verbosity (default from config: info)")
     p.add_argument("--check", action="store_true", help="validate the config file and exit (0 when valid)")
     p.add_argument("--version", action="version", version=f"ldf-server {__version__}")
+    _add_dump_commands(p)
     return p
+
+
+def _add_dump_commands(p: argparse.ArgumentParser) -> None:
+    """``export`` and ``import``; without a subcommand the server runs, as before."""
+    commands = p.add_subparsers(dest="command", metavar="{export,import}",
+                                help="instead of serving: export a time range of a dataset, or import such a file")
+
+    def common(sub: argparse.ArgumentParser) -> None:
+        # SUPPRESS: given here or before the subcommand, either way (a default here would win).
+        sub.add_argument("--config", "-c", default=argparse.SUPPRESS, metavar="FILE", help="TOML config file (as for serving)")
+        sub.add_argument("--data-dir", default=argparse.SUPPRESS, metavar="DIR", help="the durable log to read or write (default from config)")
+        sub.add_argument("--base-url", default=argparse.SUPPRESS, metavar="URL", help="public base URL the IRIs are minted from (default from config)")
+        sub.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+        sub.add_argument("dataset", help="dataset id, e.g. parking")
+
+    ex = commands.add_parser("export", help="write a time range of a dataset as gzipped N-Quads or TriG",
+                             description="Write the members of [--from, --to) and every site description of a dataset, "
+                                         "read from the durable log (no running server needed), as gzipped N-Quads or TriG.")
+    common(ex)
+    ex.add_argument("--from", dest="start", required=True, metavar="ISO", help="first instant (inclusive), e.g. 2026-03-31T00:00:00Z or 2026-03-31")
+    ex.add_argument("--to", dest="end", required=True, metavar="ISO", help="end instant (exclusive), e.g. 2026-04-01")
+    ex.add_argument("--format", choices=["nq", "trig"], help="syntax (default: from the output name, else nq)")
+    ex.add_argument("--output", "-o", required=True, metavar="FILE.gz", help="file to write (gzipped)")
+    im = commands.add_parser("import", help="load a file written by export into the durable log",
+                             description="Load a gzipped (or plain) N-Quads or TriG dump into a dataset's durable log. "
+                                         "Idempotent; refused while a server runs on the data directory.")
+    common(im)
+    im.add_argument("file", metavar="FILE.gz", help="the dump to load")
+    im.add_argument("--format", choices=["nq", "trig"], help="syntax (default: from the file name)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         print(f"{args.config}: valid ({len(config.datasets)} datasets, {len(config.feeds)} feeds)")
         return 0
+    if args.command:
+        return _dump_command(args, config)
     logs.configure(config.server.log_level)
     if config.server.data_dir:
         try:
@@ -82,3 +114,55 @@ def serve(config) -> int:  # type: ignore[no-untyped-def]
         loop=uvloop.new_event_loop() if uvloop else None,
     )
     return 0
+
+
+def _instant(text: str) -> int:
+    """An ISO instant, or a bare day ``YYYY-MM-DD`` meaning its start (UTC)."""
+    from ldf_server.timeutil import parse_instant
+
+    return parse_instant(text + "T00:00:00Z" if len(text) == 10 else text)
+
+
+def _dump_command(args: argparse.Namespace, config) -> int:  # type: ignore[no-untyped-def]
+    import time
+
+    from ldf_server import exports
+    from ldf_server.rdf.dump import FORMATS
+    from ldf_server.store.lock import LockedError
+    from ldf_server.timeutil import InstantError, format_instant
+
+    if not config.server.data_dir:
+        print("ldf-server: no data directory: give --data-dir or set [server] data_dir", file=sys.stderr)
+        return 2
+    data_dir = Path(config.server.data_dir)
+    started = time.monotonic()
+    try:
+        if args.command == "export":
+            try:
+                lo, hi = _instant(args.start), _instant(args.end)
+            except InstantError as exc:
+                print(f"ldf-server export: {exc}", file=sys.stderr)
+                return 2
+            if hi <= lo:
+                print("ldf-server export: --to must be after --from", file=sys.stderr)
+                return 2
+            output = Path(args.output)
+            fmt = args.format or ("trig" if ".trig" in output.name else "nq")
+            result = exports.export(config, data_dir, args.dataset, lo, hi, FORMATS[fmt], output, progress=not args.no_progress)
+            print(f"exported {result.members} members and {result.sites} sites ({result.triples} triples) of "
+                  f"{args.dataset} from {format_instant(lo)} to {format_instant(hi)} to {output} "
+                  f"({result.bytes} bytes) in {time.monotonic() - started:.1f}s", file=sys.stderr)
+            return 0
+        path = Path(args.file)
+        r = exports.load(config, data_dir, args.dataset, path, media_type=FORMATS[args.format] if args.format else None,
+                         progress=not args.no_progress)
+        print(f"imported {path} into {data_dir / args.dataset}: {r.added} new members, "
+              f"{r.duplicates + r.unchanged} already stored, {r.late} late (their pages are immutable), "
+              f"{r.expired} past retention, {r.rejected_total} rejected in {time.monotonic() - started:.1f}s", file=sys.stderr)
+        return 0
+    except LockedError as exc:
+        print(f"ldf-server {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except exports.ExportError as exc:
+        print(f"ldf-server {args.command}: {exc}", file=sys.stderr)
+        return 1

@@ -44,6 +44,8 @@ RDFS_LABEL = RDFS + "label"
 IANA_MEDIA_TYPES = "https://www.iana.org/assignments/media-types/"
 MEDIA_JSONLD = IANA_MEDIA_TYPES + "application/ld+json"
 MEDIA_EVENT_STREAM = IANA_MEDIA_TYPES + "text/event-stream"
+MEDIA_NQUADS = IANA_MEDIA_TYPES + "application/n-quads"
+MEDIA_GZIP = IANA_MEDIA_TYPES + "application/gzip"  # dcat:compressFormat of the day dumps
 
 # Ghent's own IRIs for its garages ("P7" → https://stad.gent/id/parking/P7).
 GHENT_PARKING = "https://stad.gent/id/parking/"

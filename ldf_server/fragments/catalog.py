@@ -16,6 +16,7 @@ from ldf_server.fragments.stream import StreamFragments
 from ldf_server.fragments.urls import Urls
 from ldf_server.timeutil import format_instant
 from ldf_server.vocabularies import EU_DATA_THEME, EU_FREQUENCY, MEDIA_EVENT_STREAM, MEDIA_JSONLD, SPEC_LDES, SPEC_TPF
+from ldf_server.vocabularies import MEDIA_GZIP, MEDIA_NQUADS
 
 JSONLD_MEDIA_TYPE = MEDIA_JSONLD
 SSE_MEDIA_TYPE = MEDIA_EVENT_STREAM
@@ -90,6 +91,10 @@ def _dataset(
                           {"en": "Live push of new members (Server-Sent Events, JSON-LD)",
                            "nl": "Live push van nieuwe leden (Server-Sent Events, JSON-LD)"},
                           media_type=SSE_MEDIA_TYPE),
+            _distribution(f"{urls.dumps(ds)}#distribution", urls.dumps(ds), licence,
+                          {"en": "Daily dumps: every member of a closed UTC day (gzipped N-Quads)",
+                           "nl": "Dagelijkse dumps: alle leden van een afgesloten UTC-dag (gzipped N-Quads)"},
+                          media_type=MEDIA_NQUADS) | {"compressFormat": MEDIA_GZIP},
         ],
     }
     publisher = cfg.publisher or default_publisher

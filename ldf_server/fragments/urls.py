@@ -46,6 +46,13 @@ class Urls:
     def shape(self, ds: str) -> str:
         return f"{self.base}/{ds}/shape"
 
+    def dumps(self, ds: str) -> str:
+        """The index of the daily dumps (gzipped N-Quads, one per closed UTC day)."""
+        return f"{self.base}/{ds}/dumps/"
+
+    def dump(self, ds: str, day_start: int) -> str:
+        return f"{self.base}/{ds}/dumps/{format_day(day_start)}.nq.gz"
+
     def site(self, ds: str, key: str) -> str:
         return f"{self.base}/{ds}/sites/{key}"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ldf_server.http import assets, events, handlers, metrics, push, tpf
+from ldf_server.http import assets, dumps, events, handlers, metrics, push, tpf
 
 DS = "{ds:[a-z][a-z0-9-]*}"
 
@@ -26,5 +26,8 @@ def add_routes(app: web.Application) -> None:
     r.add_get(f"/{DS}/latest", handlers.latest)
     r.add_get(f"/{DS}/events", events.events)
     r.add_get(f"/{DS}/shape", handlers.shape)
+    r.add_get(f"/{DS}/dumps", dumps.redirect)
+    r.add_get(f"/{DS}/dumps/", dumps.index)
+    r.add_get(f"/{DS}/dumps/{{name}}", dumps.day)
     r.add_get(f"/{DS}/sites/{{key:.+}}", handlers.site)
     r.add_post(f"/{DS}/push/{{source:[a-z][a-z0-9-]*}}", push.push)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from dataclasses import dataclass, field
@@ -42,6 +43,8 @@ class ServerState:
     # (healthy, reason); one unhealthy check makes /health/ready answer 503 (see http/health.py).
     health_checks: dict[str, Callable[[], tuple[bool, str]]] = field(default_factory=dict)
     metrics: Metrics | None = None  # the app's Prometheus registry and hooks, set by create_app
+    # Day dumps being built (path → task): concurrent first requests share one build.
+    dump_builds: dict[str, "asyncio.Future[bytes]"] = field(default_factory=dict)
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)

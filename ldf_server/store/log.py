@@ -282,6 +282,18 @@ class DatasetLog:
             yield from recover(path).records
 
 
+def read_dataset(root: Path, first_day: str | None = None, last_day: str | None = None) -> Iterator[dict[str, Any]]:
+    """Like :meth:`DatasetLog.replay`, read-only: meta records, then the day files in
+    [first_day, last_day]. Nothing is truncated, so a running server may be appending:
+    a record being written is simply not read yet (exports, day dumps)."""
+    meta = root / "meta.log"
+    if meta.exists():
+        yield from read_records(meta).records
+    for path in sorted((root / "days").glob("*.log")):
+        if (first_day is None or path.stem >= first_day) and (last_day is None or path.stem <= last_day):
+            yield from read_records(path).records
+
+
 def _site_record(site: Site) -> dict[str, Any]:
     return {
         "key": site.key, "label": site.label, "city": site.city, "iri": site.iri, "description": site.description,

@@ -13,9 +13,9 @@ HYDRA = rdflib.Namespace("http://www.w3.org/ns/hydra/core#")
 
 
 async def every_document(client, ds: str, *, tpf: bool = False) -> dict[str, bytes]:
-    """Path → JSON-LD body of the catalog, stream, view, every day and window, latest, sites and shape
-    (and with ``tpf``, the first Triple Pattern Fragments of the dataset and of all datasets, a
-    pattern with a predicate, and the next page when there is one)."""
+    """Path → JSON-LD body of the catalog, stream, view, every day and window, latest, sites, shape and
+    dumps index (and with ``tpf``, the first Triple Pattern Fragments of the dataset and of all
+    datasets, a pattern with a predicate, and the next page when there is one)."""
     docs: dict[str, bytes] = {}
 
     async def get(path: str) -> bytes:
@@ -28,6 +28,7 @@ async def every_document(client, ds: str, *, tpf: bool = False) -> dict[str, byt
     await get(f"/{ds}")
     await get(f"/{ds}/latest")
     await get(f"/{ds}/shape")
+    await get(f"/{ds}/dumps/")
     view = rdflib.Graph().parse(data=await get(f"/{ds}/view"), format="json-ld")
     for day in sorted(set(view.objects(None, TREE.node))):
         day_graph = rdflib.Graph().parse(data=await get(str(day).removeprefix(BASE)), format="json-ld")
