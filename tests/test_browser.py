@@ -126,3 +126,56 @@ async def test_dashboard_and_page_view_in_chromium():
                 await browser.close()
     assert (OUTPUT / "dashboard.png").stat().st_size > 10_000
     assert not [r for r in requests.failures() if not r[1].endswith("/events")], requests.failures()
+
+
+async def test_dashboard_refills_from_latest_after_a_gap_in_the_live_stream():
+    """A browser that reconnects after the server's buffer moved on gets ``event: gap``: it must
+    re-read ``latest`` rather than keep showing what it had (the members it missed never arrive)."""
+    import asyncio
+
+    playwright_api = pytest.importorskip("playwright.async_api", reason="install the test extra: pip install -e '.[test]'")
+    clock = FakeClock(NOW)
+
+    def build(base_url: str):  # type: ignore[no-untyped-def]
+        config = three_pilots_config(base_url, zone_count=4)
+        return config, three_pilots_state(config, clock)
+
+    async with live_server(build) as (base, state, _):
+        await seed(state)
+        parking = state.streams[PARKING].store
+        missed = asyncio.Event()
+
+        async def gap_instead_of_members(route):  # type: ignore[no-untyped-def]
+            if f"/{PARKING}/events" not in route.request.url:
+                await route.fulfill(status=200, headers={"Content-Type": "text/event-stream"}, body="retry: 600000\n\n")
+                return
+            await missed.wait()  # the members below are stored while this stream is "away"
+            await route.fulfill(status=200, headers={"Content-Type": "text/event-stream"},
+                                body='retry: 600000\n\nevent: gap\ndata: {"firstAvailable": 999}\n\n')
+
+        async with playwright_api.async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=chromium(), args=LAUNCH_ARGS, headless=True)
+            try:
+                page = await browser.new_page()
+                errors: list[str] = []
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                await page.route("**/events*", gap_instead_of_members)
+                await page.goto(base + "/", wait_until="load")
+                await page.wait_for_selector("body[data-loaded=yes]", timeout=TIMEOUT_MS)
+                site = await page.get_attribute("#parking-table tbody tr:first-child", "data-site")
+                shown = await page.get_attribute(f"#parking-table tr[data-site='{site}']", "data-vacant")
+
+                key = next(k for k, s in parking.sites.items() if (s.iri or f"{base}/{PARKING}/sites/{k}") == site)
+                for _ in range(12):  # polls until the first site's value differs from what is shown
+                    clock.advance(300)
+                    await poll(state, PARKING)
+                    if str(parking.latest[key][""].values["vacantSpaces"]) != shown:
+                        break
+                newest = str(parking.latest[key][""].values["vacantSpaces"])
+                assert newest != shown, "precondition: the site's value changed while the stream was away"
+                missed.set()
+                await page.wait_for_function("() => document.body.dataset.resyncs === '1'", timeout=TIMEOUT_MS)
+                assert await page.get_attribute(f"#parking-table tr[data-site='{site}']", "data-vacant") == newest
+                assert errors == []
+            finally:
+                await browser.close()

@@ -18,6 +18,7 @@
   let chart = null;
   let selected = null;
   let received = 0;
+  let resyncs = 0; // re-reads of `latest` after a gap in the live stream
 
   /** A path under this server's origin for one of its IRIs (the public base may differ from it). */
   function local(iri) {
@@ -310,7 +311,21 @@
     text(el, label);
   }
 
-  function subscribe(ds, handler) {
+  /** After a gap (members this page missed while away), the current state from `latest` fills it in. */
+  async function resync(ds, handler, siteTerm, latestTerm) {
+    try {
+      const doc = await getJson(ds.latest);
+      for (const node of doc.sites || []) {
+        for (const member of [].concat(node[latestTerm] || [])) handler({ ...member, [siteTerm]: node["@id"] });
+      }
+      resyncs += 1;
+      document.body.dataset.resyncs = String(resyncs);
+    } catch (e) {
+      console.warn("dashboard: could not re-read", ds.latest, e && e.message);
+    }
+  }
+
+  function subscribe(ds, handler, siteTerm, latestTerm) {
     const source = new EventSource(local(ds.events));
     source.addEventListener("open", () => status("live", "live"));
     source.addEventListener("error", () => status("connecting", "reconnecting…"));
@@ -325,7 +340,8 @@
       text(document.getElementById("live-count"), received);
       handler(member);
     });
-    // An "event: gap" means members were missed while away: the tables are re-read on reload.
+    // Members were missed while away (the server's buffer moved on): re-read the current state.
+    source.addEventListener("gap", () => resync(ds, handler, siteTerm, latestTerm));
   }
 
   async function start() {
@@ -336,11 +352,11 @@
       if (ds.pilot === "parking") {
         jobs.push(getJson(ds.latest).then((doc) => {
           addParkingSites(ds, doc);
-          subscribe(ds, onParkingMember);
+          subscribe(ds, onParkingMember, "isVersionOf", "latestVersion");
           return loadHistory(ds);
         }));
       } else if (ds.pilot === "crowdedness") {
-        jobs.push(getJson(ds.latest).then((doc) => { addSegments(ds, doc); subscribe(ds, onCrowdMember); }));
+        jobs.push(getJson(ds.latest).then((doc) => { addSegments(ds, doc); subscribe(ds, onCrowdMember, "hasFeatureOfInterest", "latestObservations"); }));
       } else if (ds.pilot === "accessibility") {
         jobs.push(getJson(ds.latest).then((doc) => addBuildings(ds, doc)));
       }
