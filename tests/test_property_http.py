@@ -91,7 +91,9 @@ def paths(draw, sites):  # type: ignore[no-untyped-def]
         f"/{ds}", f"/{ds}/tpf", f"/{ds}/view", f"/{ds}/latest", f"/{ds}/shape",
         f"/{ds}/days/{draw(st.sampled_from(DAYS))}", f"/{ds}/windows/{draw(st.sampled_from(INSTANTS))}",
         f"/{ds}/sites/{site}", f"/{ds}/push/counters", f"/{ds}/push/{draw(segment)}",
-    ]
+        f"/{ds}/dumps", f"/{ds}/dumps/", f"/{ds}/dumps/{draw(st.sampled_from(DAYS))}.nq.gz", f"/{ds}/dumps/{draw(segment)}",
+        f"/_assets/{draw(segment)}", "/_assets/dashboard.js",
+    ]  # /{ds}/events is left out: a stream that never ends (tests/test_sse.py covers its bad input)
     base = draw(st.sampled_from(fixed))
     tail = draw(st.lists(segment, max_size=3))
     mode = draw(st.sampled_from(["as-is"] * 3 + ["suffix", "replace-last", "random"]))
@@ -106,8 +108,8 @@ def paths(draw, sites):  # type: ignore[no-untyped-def]
     return "".join(quote(c) if ord(c) < 0x20 or c == "\x7f" else c for c in base)  # unicode and spaces straight on the line
 
 
-QUERY_NAMES = ["time", "v", "subject", "predicate", "object", "page", "x", "", "time[]", "%ff"]
-QUERY_VALUES = INSTANTS + ["1", "0", "-1", "99999999999999999999", "1e3", "abc", "<http://x>", '"a"@en', "_:b",
+QUERY_NAMES = ["time", "v", "subject", "predicate", "object", "page", "x", "", "time[]", "%ff", "format"]
+QUERY_VALUES = INSTANTS + ["html", "ttl", "nq", "trig", "nt", "jsonld", "json", "HTML", "1", "0", "-1", "99999999999999999999", "1e3", "abc", "<http://x>", '"a"@en', "_:b",
                            "?s", "%zz", "%00"]
 queries = st.lists(
     st.tuples(st.one_of(st.sampled_from(QUERY_NAMES), text), st.one_of(st.sampled_from(QUERY_VALUES), text)),
