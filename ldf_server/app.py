@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 import time
@@ -84,7 +85,9 @@ def create_app(config: Config, *, state: ServerState | None = None, run_feeds: b
     add_routes(app)
     events.setup(app)  # live push: wakes /{ds}/events clients, ends their streams on shutdown
     if config.server.data_dir:
-        app.cleanup_ctx.append(_journals)
+        # Served from a store a caller filled: the log is replayed before the first request.
+        # Running feeds: it is replayed in the background after the port opens (see _feeds).
+        app.cleanup_ctx.append(functools.partial(_journals, replay_now=not run_feeds))
     if run_feeds:
         app.cleanup_ctx.append(_feeds)
     else:
@@ -127,14 +130,15 @@ def open_journals(state: ServerState, data_dir: Path) -> int:
     return loaded
 
 
-async def _journals(app: web.Application) -> AsyncIterator[None]:
+async def _journals(app: web.Application, *, replay_now: bool = True) -> AsyncIterator[None]:
+    """Lock the data directory (at once: a second server there must not start), replay the log
+    now or leave that to the start-up task, and flush and close it last at shutdown."""
     state = app[STATE]
-    started = time.monotonic()
     data_dir = Path(state.config.server.data_dir or ".")
     # One writer per dataset directory: `ldf-server import` is refused while this server runs.
     locks = [lock for ds in state.streams if (lock := lock_dataset(data_dir / ds)) is not None]
-    loaded = open_journals(state, data_dir)
-    log.info("recovered %d members from the durable log in %.2fs", loaded, time.monotonic() - started)
+    if replay_now:
+        _replay(state)
     probe = asyncio.create_task(_probe_failed_journals(state), name="log-probe")
     try:
         yield
@@ -158,9 +162,29 @@ async def _probe_failed_journals(state: ServerState, every: float = LOG_PROBE_EV
                 stream.store.probe_journal()
 
 
-async def _feeds(app: web.Application) -> AsyncIterator[None]:
-    state = app[STATE]
+def _replay(state: ServerState) -> None:
     started = time.monotonic()
+    loaded = open_journals(state, Path(state.config.server.data_dir or "."))
+    log.info("recovered %d members from the durable log in %.2fs", loaded, time.monotonic() - started)
+
+
+async def _feeds(app: web.Application) -> AsyncIterator[None]:
+    """Start-up happens after the port opens, so probes see ``starting`` (503) rather than a
+    refused connection while a long log is replayed; data routes answer 503 until ready."""
+    task = asyncio.create_task(_load_and_poll(app[STATE]), name="startup")
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def _load_and_poll(state: ServerState) -> None:
+    started = time.monotonic()
+    if state.config.server.data_dir:
+        # In a thread, so the event loop answers probes meanwhile; nothing else reads the
+        # stores until ``ready`` (the middleware refuses data routes), nor writes them.
+        await asyncio.to_thread(_replay, state)
     for poller in state.pollers:
         poller.backfill()
     apply_retention(state)
@@ -172,7 +196,7 @@ async def _feeds(app: web.Application) -> AsyncIterator[None]:
         members = sum(s.store.member_count for s in state.streams.values())
         log.info("ready in %.2fs: %d feeds, %d members", time.monotonic() - started, len(tasks), members)
         try:
-            yield
+            await asyncio.gather(*tasks)
         finally:
             for task in tasks:
                 task.cancel()
@@ -199,6 +223,8 @@ async def _retention(app: web.Application) -> AsyncIterator[None]:
     async def loop() -> None:
         while True:
             await asyncio.sleep(RETENTION_EVERY_S)
+            if not state.ready:
+                continue  # still loading: the start-up task applies retention itself
             try:
                 apply_retention(state)
             except Exception:  # one bad round must not end retention for the server's lifetime

@@ -29,8 +29,12 @@ async def test_a_dead_feed_is_reported_while_the_others_keep_serving(aiohttp_cli
     sim = simulator_feed(backfill="1h") | {"interval": "1s"}
     config = make_config(datasets=[parking_dataset(window="1m")], feeds=[sim, dead])
     client = await aiohttp_client(create_app(config))
+    for _ in range(100):  # start-up runs after the port opens: data routes answer 503 until ready
+        if (await client.get("/health/ready")).status == 200:
+            break
+        await asyncio.sleep(0.05)
     first = await (await client.get("/parking/latest")).json(content_type=None)
-    assert first["sites"], "backfill happened before the server accepted requests"
+    assert first["sites"], "backfill happened before the server said it was ready"
 
     ready = None
     for _ in range(100):
@@ -105,3 +109,39 @@ async def test_retries_stop_before_the_next_poll_is_due():
         assert await poller.poll_once(session) is None
     assert sum(slept) <= 10, slept
     assert len(slept) < 10, "it gave up before using all ten retries"
+
+
+async def test_probes_see_starting_while_the_log_is_replayed_and_data_waits(aiohttp_client, tmp_path, monkeypatch):
+    import threading
+
+    import ldf_server.app as app_module
+
+    release = threading.Event()
+    real_replay = app_module._replay
+
+    def slow_replay(state):  # type: ignore[no-untyped-def]
+        assert release.wait(10), "the test never released the replay"
+        real_replay(state)
+
+    monkeypatch.setattr(app_module, "_replay", slow_replay)
+    config = make_config(datasets=[parking_dataset(window="1m")], feeds=[simulator_feed(backfill="1h")],
+                         data_dir=str(tmp_path))
+    client = await aiohttp_client(create_app(config))  # the port is open while the replay waits
+
+    assert (await client.get("/health/live")).status == 200
+    ready = await client.get("/health/ready")
+    assert ready.status == 503 and (await ready.json())["status"] == "starting"
+    latest = await client.get("/parking/latest")
+    assert latest.status == 503 and latest.headers["Content-Type"].startswith("application/problem+json")
+    assert latest.headers["Retry-After"] == "5" and "starting" in (await latest.json(content_type=None))["detail"]
+    assert (await client.get("/metrics")).status == 200
+    assert (await client.get("/context.jsonld")).status == 200
+
+    release.set()
+    for _ in range(200):
+        if (await client.get("/health/ready")).status == 200:
+            break
+        await asyncio.sleep(0.05)
+    assert (await client.get("/health/ready")).status == 200
+    latest = await client.get("/parking/latest")
+    assert latest.status == 200 and (await latest.json(content_type=None))["sites"]

@@ -68,7 +68,7 @@ def readiness(state: ServerState) -> tuple[int, dict[str, Any]]:
             since = f"last good poll {feed['last_success']}" if feed["last_success"] else "no good poll yet"
             detail = f"stale: {since}" + (f"; last error: {feed['last_error']}" if feed["last_error"] else "")
         checks[f"feed:{feed['feed']}"] = _entry(not feed["stale"], detail, critical=False)
-    for name, check in state.health_checks.items():
+    for name, check in list(state.health_checks.items()):  # the start-up thread may be adding checks
         try:
             ok, reason = check()
         except Exception as exc:  # a broken check is a failed check, never a 500

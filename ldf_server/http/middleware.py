@@ -8,6 +8,7 @@ import logging
 from aiohttp import web
 
 from ldf_server.http.problems import Problem, problem_response
+from ldf_server.http.state import STATE
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +25,19 @@ PREFLIGHT_HEADERS = {
 }
 
 
+# Served while the store is still loading: probes, metrics and static documents. Everything
+# else answers 503: a page served from a half-replayed store could be cached as immutable.
+SERVED_WHILE_STARTING = ("/health/", "/metrics", "/context.jsonld", "/_assets/", "/openapi.json")
+STARTING_RETRY_S = 5
+
+
 @web.middleware
 async def problems_and_cors(request: web.Request, handler) -> web.StreamResponse:  # type: ignore[no-untyped-def]
     if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
         resp: web.StreamResponse = web.Response(status=204, headers=PREFLIGHT_HEADERS)
+    elif not request.app[STATE].ready and not request.path.startswith(SERVED_WHILE_STARTING):
+        resp = problem_response(503, "the server is starting (replaying its durable log, backfilling); try again shortly",
+                                title="Starting", headers={"Retry-After": str(STARTING_RETRY_S)}, instance=request.path)
     else:
         try:
             resp = await handler(request)
