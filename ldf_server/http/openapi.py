@@ -173,7 +173,7 @@ PATHS: dict[str, dict[str, Json]] = {
         "`Last-Event-ID` or `?lastEventId=`; an `event: gap` with `data: {\"firstAvailable\": n}` when members "
         "were missed; `: heartbeat` comments when idle. The stream does not end while the server runs.",
         {"200": {"description": "The event stream.", "headers": {"Cache-Control": _ref("headers", "Cache-Control")},
-                 "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                 "content": {"text/event-stream": {"schema": _ref("schemas", "ServerSentEvent")}}},
          "404": NOT_FOUND},
         parameters=[DS, _ref("parameters", "lastEventId"), _ref("parameters", "Last-Event-ID")],
         tags=("Latest",), conditional=False)},
@@ -300,6 +300,23 @@ def _schemas(site_keys: list[str]) -> Json:
                     "type": "object", "required": ["members", "sites", "updated"],
                     "properties": {"members": {"type": "integer"}, "sites": {"type": "integer"}, "updated": {"type": "string"}}}},
             },
+        },
+        "ServerSentEvent": {
+            "description": "One event of the stream (`schema` of `text/event-stream` describes each event, as the "
+                           "OpenAPI 3.2 media type registry reads it): `data` holds JSON.",
+            "oneOf": [
+                {"type": "object", "required": ["event", "id", "data"], "properties": {
+                    "event": {"const": "member"}, "id": {"type": "string", "pattern": "^[0-9]+$"},
+                    "retry": {"type": "integer"},
+                    "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": {
+                        "type": "object", "required": ["@context", "@id"],
+                        "properties": {"@context": {"type": "string", "format": "uri"}, "@id": {"type": "string"}}}}}},
+                {"type": "object", "required": ["event", "data"], "properties": {
+                    "event": {"const": "gap"}, "retry": {"type": "integer"},
+                    "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": {
+                        "type": "object", "required": ["firstAvailable"],
+                        "properties": {"firstAvailable": {"type": "integer", "minimum": 1}}}}}},
+            ],
         },
         "PushRecord": record,
         "PushBody": {"oneOf": [
