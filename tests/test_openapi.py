@@ -100,7 +100,11 @@ class Recorder:
 
     async def check(self, method: str, path: str, status: int, template: str, **kwargs: Any) -> Any:
         resp = await self.client.request(method, path, allow_redirects=False, **kwargs)
-        assert resp.status == status, (path, await resp.text())
+        if resp.status != status:
+            streaming = resp.headers.get("Content-Type", "").startswith("text/event-stream")
+            body = "(an event stream)" if streaming else await resp.text()  # a stream never ends: never read it
+            resp.close()
+            pytest.fail(f"{method} {path}: {resp.status}, expected {status}: {body}")
         resp.route_template = template
         await conforms(self.doc, resp, method.lower())
         self.seen.add((method.lower(), template, status))
@@ -211,6 +215,8 @@ async def test_real_answers_of_every_operation_conform(oa_client, clock):
     events.close()
     await r.check("GET", "/parking/events", 400, "/{ds}/events", headers={"Last-Event-ID": "yesterday"})
     await r.check("GET", "/parking/events?lastEventId=-1", 400, "/{ds}/events")
+    # Found by schemathesis: an empty header made a malformed query parameter be ignored.
+    await r.check("GET", "/parking/events?lastEventId=%C2%84", 400, "/{ds}/events", headers={"Last-Event-ID": ""})
 
     push = "/crowds/push/counters"
     auth = {"Authorization": f"Bearer {KEY}"}

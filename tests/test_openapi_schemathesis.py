@@ -3,8 +3,12 @@
 The server listens on 127.0.0.1 on a seeded store (two datasets, one push source whose key
 comes from an environment variable set here); the ``st`` CLI runs in a subprocess with a
 fixed seed and a bounded number of cases per operation, positive and negative, and checks
-that no answer is a 5xx and that every status, content type, required header and JSON body
-is one the description documents.
+that no answer is a 5xx, that every status, content type, required header and JSON body
+(each event of an event stream) is one the description documents, that requests violating
+the schema are refused with a 4xx, and that other methods answer 405 with ``Allow``.
+
+It found one bug: an empty ``Last-Event-ID`` header made a malformed ``?lastEventId=`` be
+ignored instead of refused.
 
 Phases: examples, coverage and fuzzing. The stateful phase is left out: its link inference
 reads same-origin URLs in bodies and, on the catalog, took ``/openapi.json`` for an instance
@@ -31,8 +35,9 @@ from tests.support.seeding import crowd_dataset, crowd_feed, make_config, parkin
 NOW = "2026-03-31T12:07:30Z"
 KEY_ENV = "LDF_TEST_PUSH_KEY"
 KEY = "fuzzing-key-of-the-counters"
-CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance",
-          "response_headers_conformance", "response_schema_conformance")
+# Every check but positive_data_acceptance, which cannot hold here: a schema-valid instant, page
+# or record may still name nothing (404), something removed (410) or be refused as too old (422).
+EXCLUDED_CHECKS = ("positive_data_acceptance",)
 EXAMPLES_PER_OPERATION = 25
 SEED = 20260331
 
@@ -70,7 +75,7 @@ async def test_schemathesis_finds_no_failure(tmp_path: Path):
     async with live_server(build) as (base_url, _state, log):
         proc = await asyncio.create_subprocess_exec(
             str(st), "--config-file", str(tmp_path / "schemathesis.toml"), "run", f"{base_url}/openapi.json",
-            "--checks", ",".join(CHECKS), "--phases", "examples,coverage,fuzzing",
+            "--checks", "all", "--exclude-checks", ",".join(EXCLUDED_CHECKS), "--phases", "examples,coverage,fuzzing",
             "--max-examples", str(EXAMPLES_PER_OPERATION), "--seed", str(SEED), "--workers", "1",
             "--request-timeout", "10", "--max-redirects", "0", "--no-color",
             cwd=str(tmp_path), env={**os.environ, KEY_ENV: KEY, "NO_COLOR": "1", "SCHEMATHESIS_TELEMETRY": "false"},
