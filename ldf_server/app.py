@@ -20,7 +20,7 @@ from ldf_server.fragments.stream import StreamFragments
 from ldf_server.fragments.timeline import Timeline
 from ldf_server.fragments.tpf import TpfSource
 from ldf_server.fragments.urls import Urls
-from ldf_server.http import events
+from ldf_server.http import events, openapi
 from ldf_server.http.auth import load_sources
 from ldf_server.http.metrics import METRICS, Metrics
 from ldf_server.http.middleware import problems_and_cors
@@ -84,6 +84,7 @@ def create_app(config: Config, *, state: ServerState | None = None, run_feeds: b
     app[METRICS] = state.metrics
     add_routes(app)
     events.setup(app)  # live push: wakes /{ds}/events clients, ends their streams on shutdown
+    openapi.setup(app)  # /openapi.json: built once at start-up, when every route is in place
     if config.server.data_dir:
         # Served from a store a caller filled: the log is replayed before the first request.
         # Running feeds: it is replayed in the background after the port opens (see _feeds).

@@ -41,6 +41,7 @@ def catalog(config: CatalogConfig, urls: Urls, streams: Iterable[StreamFragments
                 "endpointURL": urls.tpf(),
                 "conformsTo": SPEC_TPF,
                 "servesDataset": [urls.dataset(s.ds) for s in streams],
+                "endpointDescription": urls.openapi(),
             }
         ],
     }
@@ -79,13 +80,13 @@ def _dataset(
             _distribution(f"{urls.stream(ds)}#ldes", urls.stream(ds), licence,
                           {"en": "Linked Data Event Stream (full history, time-fragmented)",
                            "nl": "Linked Data Event Stream (volledige historiek, per tijdvenster)"},
-                          service=_service(f"{urls.stream(ds)}#service", urls.stream(ds), SPEC_LDES, dataset_iri,
+                          service=_service(urls, f"{urls.stream(ds)}#service", urls.stream(ds), SPEC_LDES, dataset_iri,
                                            {"en": "Linked Data Event Stream", "nl": "Linked Data Event Stream"})),
             _distribution(f"{urls.latest(ds)}#distribution", urls.latest(ds), licence,
                           {"en": "Latest state of every site", "nl": "Laatste toestand van elke site"}),
             _distribution(f"{urls.tpf(ds)}#distribution", urls.tpf(ds), licence,
                           {"en": "Triple Pattern Fragments of the current state", "nl": "Triple Pattern Fragments van de huidige toestand"},
-                          service=_service(f"{urls.tpf(ds)}#service", urls.tpf(ds), SPEC_TPF, dataset_iri,
+                          service=_service(urls, f"{urls.tpf(ds)}#service", urls.tpf(ds), SPEC_TPF, dataset_iri,
                                            {"en": "Triple Pattern Fragments", "nl": "Triple Pattern Fragments"})),
             _distribution(f"{urls.events(ds)}#distribution", urls.events(ds), licence,
                           {"en": "Live push of new members (Server-Sent Events, JSON-LD)",
@@ -132,8 +133,9 @@ def _distribution(
     return node
 
 
-def _service(iri: str, endpoint: str, spec: str, dataset: str, title: dict[str, str]) -> dict[str, Any]:
-    return {"@id": iri, "@type": "DataService", "title": title, "endpointURL": endpoint, "conformsTo": spec, "servesDataset": dataset}
+def _service(urls: Urls, iri: str, endpoint: str, spec: str, dataset: str, title: dict[str, str]) -> dict[str, Any]:
+    return {"@id": iri, "@type": "DataService", "title": title, "endpointURL": endpoint, "conformsTo": spec,
+            "servesDataset": dataset, "endpointDescription": urls.openapi()}
 
 
 def _bounding_box(fragments: StreamFragments) -> str | None:

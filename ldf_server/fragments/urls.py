@@ -21,6 +21,10 @@ class Urls:
     def context(self) -> str:
         return self.base + "/context.jsonld"
 
+    def openapi(self) -> str:
+        """The OpenAPI description of every route (``rel="service-desc"``, ``dcat:endpointDescription``)."""
+        return self.base + "/openapi.json"
+
     def stream(self, ds: str) -> str:
         return f"{self.base}/{ds}"
 

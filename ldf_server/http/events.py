@@ -99,10 +99,10 @@ def setup(app: web.Application) -> None:
 
 
 def _last_event_id(request: web.Request) -> int | None:
-    value = request.headers.get("Last-Event-ID")
-    if value is None:
-        value = request.query.get("lastEventId")
-    if value is None or value == "":
+    # An empty header says "no id yet" (as a fresh EventSource would): the query may still give one,
+    # and a malformed one is refused rather than ignored.
+    value = request.headers.get("Last-Event-ID") or request.query.get("lastEventId")
+    if not value:
         return None
     if not value.isascii() or not value.isdigit() or len(value) > 18:
         raise Problem(400, f"Last-Event-ID {value[:40]!r} is not an event id of this stream (a non-negative integer)",

@@ -39,11 +39,13 @@ async def catalog(request: web.Request) -> web.Response:
     state = request.app[STATE]
     streams = list(state.streams.values())
     token = tuple((s.store.version, s.store.retained_from) for s in streams)
-    return respond(
+    resp = respond(
         request, state.cache, token=token, page_iri=state.urls.catalog(),
         build=lambda: catalog_doc.catalog(state.config.catalog, state.urls, streams),
         max_age=min((state.max_age(s) for s in streams), default=60), page=dashboard.renderer(state),
     )
+    resp.headers["Link"] = f'<{state.urls.openapi()}>; rel="service-desc"; type="application/openapi+json"'  # RFC 8631
+    return resp
 
 
 async def context(request: web.Request) -> web.Response:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ldf_server.http import assets, dumps, events, handlers, metrics, push, tpf
+from ldf_server.http import assets, dumps, events, handlers, metrics, openapi, push, tpf
 
 DS = "{ds:[a-z][a-z0-9-]*}"
 
@@ -13,6 +13,7 @@ def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/", handlers.catalog)
     r.add_get("/context.jsonld", handlers.context)
+    r.add_get("/openapi.json", openapi.openapi_json)  # its PATHS table lists every route here
     r.add_get("/health/live", handlers.health_live)
     r.add_get("/health/ready", handlers.health_ready)
     r.add_get("/metrics", metrics.metrics_endpoint)
