@@ -229,6 +229,24 @@ async def test_real_answers_of_every_operation_conform(oa_client, clock):
     await r.check("POST", push, 422, "/{ds}/push/{source}", json={**record, "hasSimpleResult": -1}, headers=auth)
     await r.check("POST", "/crowds/push/nobody", 404, "/{ds}/push/{source}", json=record, headers=auth)
 
+    # HTML views and their assets, the daily dumps.
+    page = await r.check("GET", "/parking/latest?format=html", 200, "/{ds}/latest")
+    assert page.headers["Content-Type"].startswith("text/html")
+    await r.check("GET", "/parking/latest?format=xml", 400, "/{ds}/latest")
+    from ldf_server.html import assets
+
+    await r.check("GET", f"/_assets/{sorted(assets.manifest())[0]}", 200, "/_assets/{name}")
+    await r.check("GET", "/_assets/..%2Fsecrets", 404, "/_assets/{name}")
+    await r.check("GET", "/parking/dumps", 301, "/{ds}/dumps")
+    await r.check("GET", "/parking/dumps/", 200, "/{ds}/dumps/")
+    await r.check("GET", "/parking/dumps/yesterday.nq.gz", 400, "/{ds}/dumps/{name}")
+    await r.check("GET", "/parking/dumps/2026-03-31.nq.gz", 409, "/{ds}/dumps/{name}")
+    await r.check("GET", "/parking/dumps/2026-03-30.nq.gz", 404, "/{ds}/dumps/{name}")
+    clock.advance(86_400)  # the day is over: its dump exists
+    dump = await r.check("GET", "/parking/dumps/2026-03-31.nq.gz", 200, "/{ds}/dumps/{name}")
+    assert dump.headers["Content-Type"] == "application/gzip" and "attachment" in dump.headers["Content-Disposition"]
+
     # Every described operation was exercised, and answered with a documented 200 at least once.
     operations = {(m, p) for p, ops in doc["paths"].items() for m in ops} - {("get", "/{ds}/events")}
+    operations -= {("get", "/{ds}/dumps")}  # only ever a 301, checked above
     assert {(m, p) for m, p, s in r.seen if s == 200} == operations

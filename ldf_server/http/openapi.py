@@ -28,6 +28,7 @@ import orjson
 from aiohttp import web
 
 from ldf_server import __version__
+from ldf_server.html import assets
 from ldf_server.fragments.fragment import Fragment
 from ldf_server.http.representations import Encoded
 from ldf_server.http.respond import negotiate, send
@@ -48,7 +49,7 @@ def _ref(kind: str, name: str) -> Json:
 
 # -- building blocks of PATHS -----------------------------------------------------------------
 
-RDF_MEDIA = ("application/ld+json", "application/json", *syntaxes.RDF_MEDIA_TYPES[1:])
+RDF_MEDIA = ("application/ld+json", "application/json", *syntaxes.RDF_MEDIA_TYPES[1:], "text/html")
 CACHE_HEADERS = {name: _ref("headers", name) for name in ("ETag", "Cache-Control", "Vary", "Last-Modified")}
 # Answered below the routes, to any request (http/limits.py): listed on every operation.
 COMMON = {
@@ -63,7 +64,8 @@ def _rdf(description: str, schema: str, *, headers: tuple[str, ...] = ()) -> Jso
     """A 200 in every RDF syntax: JSON-LD (also as ``application/json``) by the schema, the others as text."""
     json_schema = _ref("schemas", schema)
     return {
-        "description": description + " JSON-LD by default; N-Quads, TriG, Turtle or N-Triples by `Accept`.",
+        "description": description + " JSON-LD by default; N-Quads, TriG, Turtle, N-Triples or HTML (for people) "
+                       "by `Accept` or `?format=`.",
         "headers": {**CACHE_HEADERS, **{h: _ref("headers", h) for h in ("Content-Encoding", *headers)}},
         "content": {m: {"schema": json_schema if "json" in m else {"type": "string"}} for m in RDF_MEDIA},
     }
@@ -73,6 +75,10 @@ def _get(summary: str, description: str, responses: Json, *, parameters: list[Js
          tags: tuple[str, ...] = (), conditional: bool = True) -> Json:
     """A GET operation; ``conditional`` ones take ``If-None-Match`` / ``If-Modified-Since`` and answer 304."""
     params = list(parameters or [])
+    ok = responses.get("200", {})
+    if "text/html" in ok.get("content", {}):  # an RDF resource: ?format= and the start-up 503 apply
+        params.append(_ref("parameters", "format"))
+        responses = {**responses, "503": _ref("responses", "Starting")}
     if conditional:
         params += [_ref("parameters", "If-None-Match"), _ref("parameters", "If-Modified-Since")]
         responses = {**responses, "304": _ref("responses", "NotModified")}
@@ -181,6 +187,33 @@ PATHS: dict[str, dict[str, Json]] = {
         "The SHACL shape of the members", "Every member of the dataset conforms to it.",
         {"200": _rdf("The shape.", "GraphDocument"), "404": NOT_FOUND, "406": NOT_ACCEPTABLE},
         parameters=[DS], tags=LDES)},
+    "/{ds}/dumps": {"get": _get(
+        "The daily dumps (redirect)", "A permanent redirect to `/{ds}/dumps/`.",
+        {"301": {"description": "The index of the daily dumps.",
+                 "headers": {"Location": _ref("headers", "Location"), "Cache-Control": _ref("headers", "Cache-Control")}},
+         "404": NOT_FOUND},
+        parameters=[DS], tags=("Exports",), conditional=False)},
+    "/{ds}/dumps/": {"get": _get(
+        "The daily dumps", "The dataset with one `dcat:Distribution` per closed UTC day (gzipped N-Quads), newest first.",
+        {"200": _rdf("The index.", "GraphDocument"), "404": NOT_FOUND, "406": NOT_ACCEPTABLE},
+        parameters=[DS], tags=("Exports",))},
+    "/{ds}/dumps/{name}": {"get": _get(
+        "A day's dump", "Every site description and every member observed on a closed UTC day, as gzipped "
+        "N-Quads (`YYYY-MM-DD.nq.gz`); built once, immutable.",
+        {"200": {"description": "The dump, as an attachment.",
+                 "headers": {**{h: _ref("headers", h) for h in ("ETag", "Cache-Control", "Last-Modified")},
+                             "Content-Disposition": _ref("headers", "Content-Disposition")},  # one representation: no Vary
+                 "content": {"application/gzip": {"schema": {"type": "string", "contentMediaType": "application/gzip"}}}},
+         "404": NOT_FOUND, "409": _ref("responses", "DayNotClosed"), "410": GONE,
+         "503": _ref("responses", "Starting")},
+        parameters=[DS, _ref("parameters", "dump")], tags=("Exports",))},
+    "/_assets/{name}": {"get": _get(
+        "A static asset of the HTML views", "Scripts, style sheets and licences of the dashboard and page views "
+        "(Leaflet, uPlot and ldf-server's own). Names carry a digest of the content: immutable.",
+        {"200": {"description": "The asset.", "headers": CACHE_HEADERS,
+                 "content": {m: {"schema": {"type": "string"}} for m in ("text/javascript", "text/css", "text/plain")}},
+         "404": NOT_FOUND},
+        parameters=[_ref("parameters", "asset")], tags=("Catalog",))},
     "/{ds}/sites/{key}": {"get": _get(
         "A site", "The description and newest version of a site whose IRI this server minted.",
         {"200": _rdf("The site.", "Site"), "404": NOT_FOUND, "406": NOT_ACCEPTABLE},
@@ -346,6 +379,7 @@ def _components(state: ServerState) -> Json:
     push_datasets = sorted({s.config.dataset for s in state.push_sources.values()})
     site_keys = sorted({site.key for s in state.push_sources.values() for site in s.config.sites})
     query = {"in": "query", "required": False}
+    asset_names = sorted(assets.manifest())
     return {
         "parameters": {
             "ds": {"name": "ds", "in": "path", "required": True, **_identifier("A dataset of the catalog.", datasets)},
@@ -361,6 +395,12 @@ def _components(state: ServerState) -> Json:
             "key": {"name": "key", "in": "path", "required": True,
                     "description": "The site's key, `city/name` (the router takes the rest of the path, slashes included).",
                     "schema": {"type": "string", "minLength": 1}},
+            "format": {"name": "format", **query, "description": "The representation, overriding `Accept` (for "
+                       "links in a browser).", "schema": {"enum": ["jsonld", "json", "nq", "trig", "ttl", "nt", "html"]}},
+            "dump": {"name": "name", "in": "path", "required": True, "description": "`YYYY-MM-DD.nq.gz`: a UTC day.",
+                     "schema": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}\\.nq\\.gz$"}},
+            "asset": {"name": "name", "in": "path", "required": True, "description": "An asset named by the HTML pages.",
+                      **({"schema": {"type": "string", "enum": asset_names}} if asset_names else {"schema": {"type": "string"}})},
             "time": {"name": "time", **query, "description": "An ISO 8601 instant with a time zone: answers 302 "
                      "to the page holding it.", "schema": {"type": "string", "pattern": INSTANT}},
             "subject": {"name": "subject", **query, "description": "An IRI, or empty / a `?variable` for any.",
@@ -397,6 +437,7 @@ def _components(state: ServerState) -> Json:
             "WWW-Authenticate": _header("`Bearer realm=\"ldf-server push\"`.", required=True),
             "Retry-After": _header("Seconds to wait before retrying.", {"type": "string", "pattern": "^[0-9]+$"}),
             "Accept-Post": _header("The media types a push accepts.", required=True),
+            "Content-Disposition": _header("`attachment; filename=\"{ds}-{day}.nq.gz\"`.", required=True),
         },
         "responses": {
             "NotModified": {"description": "The representation held (by `If-None-Match` / `If-Modified-Since`) is current.",
@@ -415,6 +456,11 @@ def _components(state: ServerState) -> Json:
             "UnsupportedMediaType": _problem_response("The body is not `application/json` or `application/ld+json`.",
                                                       {"Accept-Post": _ref("headers", "Accept-Post")}),
             "InvalidRecords": _problem_response("Some records are invalid; nothing was stored.", schema="InvalidRecords"),
+            "Starting": _problem_response("The server is still loading its store (replaying the durable log, "
+                                          "backfilling); `/health/ready` says when it is done.",
+                                          {"Retry-After": _ref("headers", "Retry-After")}),
+            "DayNotClosed": _problem_response("The day is not over yet (plus the grace period for late observations).",
+                                              {"Retry-After": _ref("headers", "Retry-After")}),
             "StorageUnavailable": _problem_response("The records could not be stored durably (or too many connections).",
                                                     {"Retry-After": _ref("headers", "Retry-After")}),
         },
@@ -447,7 +493,7 @@ def build_document(state: ServerState) -> Json:
         },
         "servers": [{"url": state.urls.base, "description": "This server (its configured public base URL)."}],
         "tags": [{"name": n} for n in ("Catalog", "Linked Data Event Streams", "Latest", "Triple Pattern Fragments",
-                                       "Push", "Operations")],
+                                       "Exports", "Push", "Operations")],
         "paths": copy.deepcopy(PATHS),
         "components": _components(state),
     }
