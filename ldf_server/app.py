@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import time
@@ -130,6 +131,9 @@ async def _journals(app: web.Application) -> AsyncIterator[None]:
     started = time.monotonic()
     loaded = open_journals(state, Path(state.config.server.data_dir or "."))
     log.info("recovered %d members from the durable log in %.2fs", loaded, time.monotonic() - started)
+    # The replayed members live as long as the server: out of the cyclic collector's sight, so
+    # that its full collections do not rescan millions of objects while requests wait.
+    gc.freeze()
     try:
         yield
     finally:
