@@ -49,7 +49,8 @@ def serve(variant: str, port: int) -> None:
         mws = [mws[0], mws[2]]
     elif variant == "bare-app":
         mws = []
-    app._middlewares = tuple(mws)  # type: ignore[attr-defined]
+    app.middlewares.clear()  # not frozen yet: the app starts below
+    app.middlewares.extend(mws)
     if variant == "-limits":
         web.run_app(app, host="127.0.0.1", port=port, loop=uvloop.new_event_loop(), print=None, access_log=None)
     else:
