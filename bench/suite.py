@@ -49,12 +49,21 @@ def part_http(ctx: harness.Ctx) -> dict:
         argv = [sys.executable, str(HERE / "http_bench.py"), "--connections", str(conns), "--output", str(path)]
         argv += ["--rounds", "2", "--duration", "3", "--warmup", "1"] if ctx.quick else ["--rounds", "3", "--duration", "4", "--warmup", "1"]
         ctx.log(f"http: {conns} connections (bench/http_bench.py)")
-        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1200)
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            stdout, _ = proc.communicate(timeout=1200)
+        finally:
+            if proc.poll() is None:  # interrupted: SIGTERM lets http_bench stop its own servers
+                proc.terminate()
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
         if proc.returncode != 0:
-            raise RuntimeError(f"http_bench failed:\n{proc.stdout[-3000:]}")
+            raise RuntimeError(f"http_bench failed:\n{stdout[-3000:]}")
         res = json.loads(path.read_text())
-        table_start = proc.stdout.find("ldf-server vs bare")
-        print(proc.stdout[table_start:].split("results:")[0], file=sys.stderr)
+        table_start = stdout.find("ldf-server vs bare")
+        print(stdout[table_start:].split("results:")[0], file=sys.stderr)
         out[str(conns)] = {k: {"ldf_rps": v["ldf"]["rps_median"], "bare_rps": v["bare"]["rps_median"],
                                "ratio": v["ratio_ldf_over_bare"], "cpu_ratio": v["cpu_ratio_bare_over_ldf"],
                                "ldf_p50_ms": v["ldf"]["latency_p50_ms"], "ldf_p99_ms": v["ldf"]["latency_p99_ms"],
@@ -149,10 +158,13 @@ def rows(results: dict, quick: bool) -> list[tuple[str, str, str, str, bool | No
     if isinstance(m, dict) and "largest" in m:
         for k, v in m.items():
             if isinstance(v, dict):
-                traced = f", traced {v['traced_per_member']:.0f} B" if v.get("traced_per_member") else ""
                 target = "<= 64 B" if k.startswith("parking") else "(reported)"
-                met = (v["rss_per_member"] <= 64) if k.startswith("parking") and not k.endswith("traced") else None
-                out.append((f"memory {k.replace('_', ' ')}", f"{v['rss_per_member']:.0f} B/member RSS{traced}", "", target, met))
+                if v.get("traced_per_member"):  # RSS under tracemalloc includes its own bookkeeping: not shown
+                    out.append((f"memory {k.replace('_', ' ')}", f"{v['traced_per_member']:.0f} B/member traced", "tracemalloc",
+                                target, None))
+                else:
+                    out.append((f"memory {k.replace('_', ' ')}", f"{v['rss_per_member']:.0f} B/member RSS", "RSS growth",
+                                target, v["rss_per_member"] <= 64 if k.startswith("parking") else None))
     r = results.get("restart")
     if isinstance(r, dict) and "ready_s" in r:
         out.append((f"restart with {r['members']:,} members", f"ready in {r['ready_s']:.1f} s",
@@ -187,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="ldf-server benchmark suite (issue 6).")
     p.add_argument("--only", help=f"comma-separated parts to run ({','.join(PARTS)})")
     p.add_argument("--skip", help="comma-separated parts to leave out")
-    p.add_argument("--quick", action="store_true", help="smaller sizes and shorter runs (about 3 minutes)")
+    p.add_argument("--quick", action="store_true", help="smaller sizes and shorter runs (about 4 minutes)")
     p.add_argument("--output", help="JSON file (default bench/results/suite-<timestamp>.json)")
     args = p.parse_args(argv)
     parts = [x for x in (args.only.split(",") if args.only else PARTS)]
