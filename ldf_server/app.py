@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import logging
 import signal
 import time
@@ -167,6 +168,9 @@ def _replay(state: ServerState) -> None:
     started = time.monotonic()
     loaded = open_journals(state, Path(state.config.server.data_dir or "."))
     log.info("recovered %d members from the durable log in %.2fs", loaded, time.monotonic() - started)
+    # The replayed members live as long as the server: out of the cyclic collector's sight, so
+    # that its full collections do not rescan millions of objects while requests wait.
+    gc.freeze()
 
 
 async def _feeds(app: web.Application) -> AsyncIterator[None]:

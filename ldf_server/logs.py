@@ -8,6 +8,7 @@ request is handled, so one request can be followed through feeds, store and log.
 from __future__ import annotations
 
 import contextvars
+import itertools
 import logging
 import re
 import sys
@@ -19,6 +20,10 @@ import orjson
 from aiohttp import web
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+# New ids: a random prefix per process and a counter (16 hex digits, like a uuid4 cut short):
+# unique across restarts and processes without a call to the system's random source per request.
+_ID_PREFIX = uuid.uuid4().hex[:8]
+_id_counter = itertools.count(1)
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
@@ -64,7 +69,7 @@ def configure(level: str, *, stream: IO[str] | None = None, json_lines: bool | N
 @web.middleware
 async def with_request_id(request: web.Request, handler) -> web.StreamResponse:  # type: ignore[no-untyped-def]
     offered = request.headers.get("X-Request-Id", "")
-    rid = offered if _SANE_ID.match(offered) else uuid.uuid4().hex[:16]
+    rid = offered if offered and _SANE_ID.match(offered) else f"{_ID_PREFIX}{next(_id_counter) & 0xFFFFFFFF:08x}"
     token = request_id.set(rid)
     try:
         response = await handler(request)

@@ -31,6 +31,11 @@ def parse_accept(header: str) -> tuple[tuple[str, str, float], ...]:
 
 def choose(header: str | None, offers: tuple[str, ...]) -> str | None:
     """The offer the client prefers (server order breaks ties); None when nothing is acceptable."""
+    return _choose(header, offers if isinstance(offers, tuple) else tuple(offers))
+
+
+@lru_cache(maxsize=1024)  # clients send few distinct Accept headers; this runs on every request
+def _choose(header: str | None, offers: tuple[str, ...]) -> str | None:
     if not header or not header.strip():
         return offers[0]
     ranges = parse_accept(header)

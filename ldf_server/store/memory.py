@@ -12,18 +12,20 @@ horizon as *late*, so a page a client cached forever never changes.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from bisect import bisect_left, bisect_right, insort
 from collections import deque
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from ldf_server.records import Member, Site
 
 log = logging.getLogger(__name__)
 
 RECENT_EVENTS = 1000  # new members kept, numbered, for live clients that resume (``/{ds}/events``)
+SHARED_VALUES_MAX = 200_000  # distinct flat value dicts shared between members (beyond: kept as they come)
 
 if TYPE_CHECKING:
     from ldf_server.store.log import Journal
@@ -79,6 +81,14 @@ class DatasetStore:
         self.recent: deque[tuple[int, Member]] = deque(maxlen=recent_events)
         self.listeners: list[Callable[[], None]] = []  # called after members were added (wake live clients)
         self._iri_warned: set[str] = set()
+        # Memory: members share equal parts instead of holding copies (a replayed log or a feed
+        # parses a new string, int and dict per record). Site and series keys, the instant of
+        # the previous member (a poll stores many members of one instant) and flat value dicts
+        # (parking: a few thousand distinct ones) are looked up here; the values are equal,
+        # so nothing a client sees changes. See README, "Performance".
+        self._keys: dict[str, str] = {}
+        self._shared_values: dict[tuple, Mapping[str, Any]] = {}
+        self._last_time: int = -1
 
     # -- writing -----------------------------------------------------------------
     def upsert_sites(self, sites: Iterable[Site]) -> int:
@@ -161,6 +171,17 @@ class DatasetStore:
         lateness rules: these members were accepted before. Returns members loaded."""
         from ldf_server.store.log import member_from_record, site_from_record
 
+        # Replay creates millions of objects that all live on: the cyclic collector would scan
+        # them again and again while they are made (a third of a large restart), for nothing.
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._restore(records, member_from_record, site_from_record)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    def _restore(self, records: Iterable[dict], member_from_record, site_from_record) -> int:  # type: ignore[no-untyped-def]
         loaded = 0
         for record in records:
             if "site" in record:
@@ -173,13 +194,69 @@ class DatasetStore:
                 if h.get("first_seen") is not None:
                     self.first_seen = min(self.first_seen if self.first_seen is not None else h["first_seen"], h["first_seen"])
             else:
-                m = member_from_record(record)
-                if m.time >= self.retained_from and not self.contains(m):
-                    self._insert(m, record.get("a", self.clock()))
+                if self._append_replayed(record):
                     loaded += 1
+                    continue
+                m = member_from_record(record)
+                if m.time < self.retained_from:
+                    continue
+                # A log replays in time order: a member after the last one of its window is new
+                # (no search needed) and goes at the end; anything else is looked up first.
+                window = self._windows.get(m.time - m.time % self.window_ms)
+                if window is not None and window.members and _member_key(window.members[-1]) >= m.key and self.contains(m):
+                    continue
+                self._insert(m, record.get("a", self.clock()))
+                loaded += 1
         self.version += 1
         self.modified = max((w.modified for w in self._windows.values()), default=self.modified)
         return loaded
+
+    def _append_replayed(self, record: dict) -> bool:
+        """The fast path of replay, done inline: a member newer than the last one of its existing
+        window is appended (what :meth:`_insert` would do). False: take the general path."""
+        t = record["t"]
+        window = self._windows.get(t - t % self.window_ms)
+        if window is None or not window.members or t < self.retained_from:
+            return False
+        keys = self._keys
+        site = record["s"]
+        site = keys.get(site) or keys.setdefault(site, site)
+        series = record.get("r", "")
+        if series:
+            series = keys.get(series) or keys.setdefault(series, series)
+        last = window.members[-1]
+        if (last.time, last.site, last.series) >= (t, site, series):
+            return False
+        if t == self._last_time:
+            t = self._last_time
+        else:
+            self._last_time = t
+        values = record["v"]
+        try:
+            flat = tuple([(k, v.__class__, v) for k, v in values.items()])
+            shared = self._shared_values.get(flat)
+            if shared is None:
+                if len(self._shared_values) < SHARED_VALUES_MAX:
+                    self._shared_values[flat] = values
+                shared = values
+        except TypeError:
+            shared = values
+        m = Member(site, t, shared, series)
+        window.members.append(m)
+        window.version += 1
+        at = record.get("a")
+        if at is None:
+            at = self.clock()
+        if at > window.modified:
+            window.modified = at
+        self.member_count += 1
+        newest = self.latest.get(site)
+        if newest is None:
+            newest = self.latest[site] = {}
+        current = newest.get(series)
+        if current is None or current.time <= t:
+            newest[series] = m
+        return True
 
     def contains(self, m: Member) -> bool:
         """Whether a member with the same (site, series, time) is stored."""
@@ -203,7 +280,12 @@ class DatasetStore:
             insort(self._starts, start)
             if self.first_seen is None or start < self.first_seen:
                 self.first_seen = start
-        insort(window.members, m, key=_member_key)
+        self._share(m)
+        members = window.members
+        if not members or _member_key(members[-1]) < m.key:
+            members.append(m)  # the usual case: members arrive in time order
+        else:
+            insort(members, m, key=_member_key)
         window.version += 1
         window.modified = max(window.modified, at)
         self.member_count += 1
@@ -211,6 +293,32 @@ class DatasetStore:
         current = newest.get(m.series)
         if current is None or current.time <= m.time:
             newest[m.series] = m
+
+    def _share(self, m: Member) -> None:
+        """Point the member at shared equal copies of its site key, series, instant and values."""
+        keys = self._keys
+        site = keys.setdefault(m.site, m.site)
+        series = keys.setdefault(m.series, m.series) if m.series else m.series
+        t = self._last_time
+        if m.time != t:
+            t = self._last_time = m.time
+        values = m.values
+        try:
+            # Types are part of the key: 1, 1.0 and True are equal but encode differently.
+            flat = tuple([(k, v.__class__, v) for k, v in values.items()])
+            shared = self._shared_values.get(flat)
+            if shared is None:
+                if len(self._shared_values) < SHARED_VALUES_MAX:
+                    self._shared_values[flat] = values
+                shared = values
+        except TypeError:  # a nested value (an interval, a position): not shared
+            shared = values
+        if site is not m.site or series is not m.series or t is not m.time or shared is not values:
+            # Members are frozen for their users; only the store swaps in equal, shared parts.
+            object.__setattr__(m, "site", site)
+            object.__setattr__(m, "series", series)
+            object.__setattr__(m, "time", t)
+            object.__setattr__(m, "values", shared)
 
     def seal_before(self, instant_ms: int) -> None:
         """Promise that nothing older than ``instant_ms`` will change any more (journaled, so
