@@ -130,15 +130,35 @@ async def test_public_buildings_with_an_entrance_of_at_least_90_cm_and_their_add
 NEAR_DEGREES = 0.005  # about 350 m east-west, 550 m north-south in Flanders
 
 
+NEAR_QUERY = f"""
+    SELECT ?garage ?building WHERE {{
+      ?garage a datex:UrbanParkingSite ; geo:lat ?glat ; geo:long ?glong .
+      ?building a gebouw:Gebouw ; geo:lat ?blat ; geo:long ?blong .
+      FILTER(abs(?glat - ?blat) < {NEAR_DEGREES} && abs(?glong - ?blong) < {NEAR_DEGREES})
+    }}"""
+
+
 async def test_garages_near_public_buildings_across_datasets():
     """A join over ``/tpf`` whose every solution needs triples of two datasets."""
     async with three_pilots_server() as (base, state, log):
-        run = await query(base, log, "/tpf", f"""
-            SELECT ?garage ?building WHERE {{
-              ?garage a datex:UrbanParkingSite ; geo:lat ?glat ; geo:long ?glong .
-              ?building a gebouw:Gebouw ; geo:lat ?blat ; geo:long ?blong .
-              FILTER(abs(?glat - ?blat) < {NEAR_DEGREES} && abs(?glong - ?blong) < {NEAR_DEGREES})
-            }}""")
+        run = await query(base, log, "/tpf", NEAR_QUERY)
+    assert_near_pairs(run, base, state)
+
+
+async def test_the_same_join_federated_over_two_dataset_interfaces():
+    """Federated SPARQL: Comunica joins the parking and the accessibility TPF interfaces itself."""
+    async with three_pilots_server() as (base, state, log):
+        sources = [f"{base}/{PARKING}/tpf", f"{base}/{ACCESSIBILITY}/tpf"]
+        run = await run_comunica(sources, PREFIXES + NEAR_QUERY, timeout=TIMEOUT_S)
+        assert run.returncode == 0, run.describe()
+        for url in sources:
+            assert run.identified(url) == "qpf", f"{url} was not identified as a TPF source\n{run.describe()}"
+        assert not log.failures(), f"the server answered errors to Comunica: {log.failures()[:5]}"
+    assert {u.split("?")[0] for u in run.requested() if "/tpf" in u} == set(sources), "both interfaces were read"
+    assert_near_pairs(run, base, state)
+
+
+def assert_near_pairs(run: ComunicaRun, base: str, state: ServerState) -> None:
     garages = [(site_iri(base, PARKING, s), s.lat, s.lon) for s in state.streams[PARKING].store.sites.values()]
     buildings = [(site_iri(base, ACCESSIBILITY, s), s.lat, s.lon) for s in state.streams[ACCESSIBILITY].store.sites.values()]
     expected, margins = Counter(), []

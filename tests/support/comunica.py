@@ -91,10 +91,12 @@ class ComunicaRun:
         return m.group(1) if m else None
 
 
-async def run_comunica(source: str, query: str, *args: str, timeout: float = 60.0) -> ComunicaRun:
-    """Run one query without blocking the loop that serves it; kill the CLI after ``timeout``."""
+async def run_comunica(source: str | list[str], query: str, *args: str, timeout: float = 60.0) -> ComunicaRun:
+    """Run one query (over one source, or federated over several) without blocking the loop that
+    serves it; kill the CLI after ``timeout``."""
     command = require_comunica()
-    argv = [source, "-q", query, "-t", "application/json", "--logLevel", "info", *args]
+    sources = [source] if isinstance(source, str) else list(source)
+    argv = [*sources, "-q", query, "-t", "application/json", "--logLevel", "info", *args]
     loop = asyncio.get_running_loop()
     started = loop.time()
     env = {**os.environ, "NO_COLOR": "1", "FORCE_COLOR": "0"}
