@@ -73,6 +73,23 @@ def test_another_process_can_tail_the_log(tmp_path):
     journal.close()
 
 
+SYNTAXES = ("application/ld+json", "application/n-quads", "application/trig", "text/turtle",
+            "application/n-triples", "text/html")
+
+
+async def immutable_representations(client) -> dict[tuple[str, str], tuple[bytes, str, str]]:  # type: ignore[no-untyped-def]
+    """(path, media type) → (body, ETag, Last-Modified) of every immutable resource of the dataset."""
+    from tests.support.crawl import every_document
+
+    found = {}
+    for path in await every_document(client, "parking"):
+        for media in SYNTAXES:
+            resp = await client.get(path, headers={"Accept": media})
+            if "immutable" in resp.headers.get("Cache-Control", ""):
+                found[(path, media)] = (await resp.read(), resp.headers["ETag"], resp.headers["Last-Modified"])
+    return found
+
+
 def restart(config, clock, data_dir):
     state = build_state(config, clock=clock)
     open_journals(state, data_dir)
@@ -92,6 +109,8 @@ async def test_restart_serves_the_same_bytes_and_keeps_its_promises(aiohttp_clie
     before = await client.get(page, headers={"Accept": "application/n-quads"})
     body, etag = await before.read(), before.headers["ETag"]
     latest = await (await client.get("/parking/latest")).read()
+    immutable = await immutable_representations(client)
+    assert len(immutable) >= 6 * 20, "precondition: every closed page in every syntax"
     for stream in first.streams.values():
         stream.store.journal.close()
 
@@ -105,6 +124,7 @@ async def test_restart_serves_the_same_bytes_and_keeps_its_promises(aiohttp_clie
     assert await again.read() == body and again.headers["ETag"] == etag
     assert again.headers["Last-Modified"] == before.headers["Last-Modified"]
     assert await (await client2.get("/parking/latest")).read() == latest
+    assert await immutable_representations(client2) == immutable, "every closed page, every syntax: same bytes and ETag"
     # The page was served as immutable before the restart: it still refuses late members.
     key = sorted(store.sites)[0]
     assert store.add([parking_member(key, parse_instant("2026-03-31T11:50:01Z"), 1)]).late == 1
