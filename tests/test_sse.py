@@ -269,3 +269,25 @@ def test_store_numbers_only_new_members_and_keeps_a_bounded_buffer(state):
     assert len(store.recent) == 20 and store.recent[0][0] == start + 6
     gap, items = store.events_after(start)
     assert gap == start + 6 and [s for s, _ in items] == list(range(start + 6, start + 26))
+
+
+def test_ids_of_an_earlier_process_read_as_a_gap_in_a_later_one():
+    """A restart must never resume a client with other members under ids it already saw."""
+    from ldf_server.records import parking_member
+    from ldf_server.store.memory import DatasetStore
+    from ldf_server.timeutil import parse_instant
+    from tests.support.clock import FakeClock
+
+    def process(started: str) -> DatasetStore:
+        store = DatasetStore("parking", 300_000, clock=FakeClock(started))
+        t = parse_instant("2026-03-31T10:00:00Z")
+        store.add([parking_member(f"gent/p{i}", t, i) for i in range(50)])  # a backfill's worth of events
+        return store
+
+    first = process("2026-03-31T12:00:00Z")
+    later = process("2026-03-31T12:00:05Z")  # restarted five seconds later
+    old_id = first.recent[-1][0]
+    assert later.recent[0][0] > old_id, "a later process numbers above every id an earlier one gave out"
+    gap, items = later.events_after(old_id - 10)
+    assert gap == later.recent[0][0] and items == list(later.recent), "the client is told it missed members"
+    assert len(str(later.sequence)) <= 16, "ids stay exact as JavaScript numbers"

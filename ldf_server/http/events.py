@@ -12,8 +12,9 @@ Protocol (https://html.spec.whatwg.org/multipage/server-sent-events.html):
 Resuming: a client that reconnects with ``Last-Event-ID`` (browsers do by themselves; those
 that cannot set headers may pass ``?lastEventId=``) gets exactly the members numbered after it,
 as long as the server still buffers them (the newest ``server.sse_buffer`` per dataset, in
-memory). When some are no longer buffered, or the id is unknown because the server restarted
-(numbers restart at 1), an ``event: gap`` comes first, with ``data: {"firstAvailable": n}``
+memory). When some are no longer buffered, or the id is from before a restart (each process
+numbers from its start-up second times a million, so its ids are above every earlier one and an
+old id reads as older than the buffer), an ``event: gap`` comes first, with ``data: {"firstAvailable": n}``
 and no id; what follows starts at ``n``. A client that sees a gap should fill it from the
 event stream's pages (``/{ds}/view``). Without an id, a client gets members added from now on.
 

@@ -24,6 +24,8 @@ from ldf_server.records import Member, Site
 
 log = logging.getLogger(__name__)
 
+EVENT_IDS_PER_SECOND = 1_000_000  # ids stay below 2**53 (exact in JavaScript) until the year 2255
+
 RECENT_EVENTS = 1000  # new members kept, numbered, for live clients that resume (``/{ds}/events``)
 SHARED_VALUES_MAX = 200_000  # distinct flat value dicts shared between members (beyond: kept as they come)
 
@@ -77,7 +79,10 @@ class DatasetStore:
         self.journal: Journal | None = None  # the durable log, when the server has a data directory
         # Live push: every member added (not restored) gets the next sequence number; the newest
         # ``recent_events`` are kept so a client resuming after an id gets exactly what it missed.
-        self.sequence = 0  # the number of the newest event; in memory only (restarts at 0)
+        # The number of the newest event, in memory only. It starts at the start-up second times a
+        # million, so a later process numbers above every id an earlier one gave out: an old id
+        # is then older than the buffer and the client gets a gap, never someone else's members.
+        self.sequence = int(clock()) * EVENT_IDS_PER_SECOND
         self.recent: deque[tuple[int, Member]] = deque(maxlen=recent_events)
         self.listeners: list[Callable[[], None]] = []  # called after members were added (wake live clients)
         self._iri_warned: set[str] = set()
