@@ -7,9 +7,10 @@ import functools
 import gc
 import logging
 import signal
+import threading
 import time
 from pathlib import Path
-from typing import AsyncIterator, Callable, Mapping
+from typing import AsyncIterator, Callable, Iterator, Mapping
 
 import aiohttp
 from aiohttp import web
@@ -115,8 +116,9 @@ def apply_retention(state: ServerState) -> int:
     return removed
 
 
-def open_journals(state: ServerState, data_dir: Path) -> int:
-    """Replay each dataset's durable log into its store, then journal every later change."""
+def open_journals(state: ServerState, data_dir: Path, stop: threading.Event | None = None) -> int:
+    """Replay each dataset's durable log into its store, then journal every later change
+    (``stop``: end the replay early, at shutdown; what was read stays, nothing is written)."""
     server = state.config.server
     loaded = 0
     metrics = state.metrics
@@ -125,7 +127,7 @@ def open_journals(state: ServerState, data_dir: Path) -> int:
             data_dir / ds, fsync=server.fsync, fsync_interval=server.fsync_interval,
             on_append=(lambda n, ds=ds: metrics.log_appended(ds, n)) if metrics else None,
         )
-        loaded += stream.store.restore(journal.replay())
+        loaded += stream.store.restore(_until(stop, journal.replay()) if stop is not None else journal.replay())
         stream.store.journal = journal
         # A log that cannot be written takes the server out of rotation until a write succeeds.
         state.health_checks[f"log:{ds}"] = lambda j=journal: (j.last_error is None, j.last_error or "writable")
@@ -164,9 +166,19 @@ async def _probe_failed_journals(state: ServerState, every: float = LOG_PROBE_EV
                 stream.store.probe_journal()
 
 
-def _replay(state: ServerState) -> None:
+STOP_CHECK_EVERY = 4096  # records between two looks at the stop flag during a replay
+
+
+def _until(stop: threading.Event, records: Iterator[dict]) -> Iterator[dict]:
+    for n, record in enumerate(records):
+        if n % STOP_CHECK_EVERY == 0 and stop.is_set():
+            return
+        yield record
+
+
+def _replay(state: ServerState, stop: threading.Event | None = None) -> None:
     started = time.monotonic()
-    loaded = open_journals(state, Path(state.config.server.data_dir or "."))
+    loaded = open_journals(state, Path(state.config.server.data_dir or "."), stop)
     log.info("recovered %d members from the durable log in %.2fs", loaded, time.monotonic() - started)
     # The replayed members live as long as the server: out of the cyclic collector's sight, so
     # that its full collections do not rescan millions of objects while requests wait.
@@ -186,17 +198,22 @@ async def _feeds(app: web.Application) -> AsyncIterator[None]:
 
 async def _load_and_poll(state: ServerState) -> None:
     started = time.monotonic()
-    if state.config.server.data_dir:
-        # In a thread, so the event loop answers probes meanwhile; nothing else reads the
-        # stores until ``ready`` (the middleware refuses data routes), nor writes them.
-        await asyncio.to_thread(_replay, state)
-    for poller in state.pollers:
-        poller.backfill()
-    apply_retention(state)
+    _reread_on_sighup(state)  # before the replay: a SIGHUP meanwhile must not end the process
+    try:
+        if state.config.server.data_dir:
+            await _replay_in_thread(state)
+        for poller in state.pollers:
+            poller.backfill()
+        apply_retention(state)
+    except Exception as exc:  # nothing can be served: say so in readiness and the log, and stop
+        log.exception("start-up failed; the server cannot serve data")
+        state.startup_error = f"{type(exc).__name__}: {exc}"
+        if state.on_fatal is not None:
+            state.on_fatal()
+        return
     timeout = aiohttp.ClientTimeout(total=None)
     async with aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": "ldf-server"}) as session:
-        tasks = [asyncio.create_task(p.run(session), name=f"feed:{p.status.feed}") for p in state.pollers]
-        _reread_on_sighup(state)
+        tasks = [asyncio.create_task(_run_feed(p, session), name=f"feed:{p.status.feed}") for p in state.pollers]
         state.ready = True
         members = sum(s.store.member_count for s in state.streams.values())
         log.info("ready in %.2fs: %d feeds, %d members", time.monotonic() - started, len(tasks), members)
@@ -206,6 +223,29 @@ async def _load_and_poll(state: ServerState) -> None:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _replay_in_thread(state: ServerState) -> None:
+    """In a thread, so the event loop answers probes meanwhile; nothing else reads the stores
+    until ``ready`` (the middleware refuses data routes), nor writes them. At shutdown the
+    replay is told to stop and awaited, so the data directory's lock outlives every read."""
+    stop = threading.Event()
+    replay = asyncio.ensure_future(asyncio.to_thread(_replay, state, stop))
+    try:
+        await asyncio.shield(replay)
+    except asyncio.CancelledError:
+        stop.set()
+        await asyncio.gather(replay, return_exceptions=True)
+        raise
+
+
+async def _run_feed(poller: Poller, session: aiohttp.ClientSession) -> None:
+    """A feed whose loop fails stops alone, logged and visible as stale; the others go on."""
+    try:
+        await poller.run(session)
+    except Exception:
+        log.exception("feed %s stopped after an unexpected error", poller.status.feed)
+        poller.status.last_error = "stopped after an unexpected error (see the log)"
 
 
 def _reread_on_sighup(state: ServerState) -> None:

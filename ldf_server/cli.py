@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -97,12 +98,15 @@ def main(argv: list[str] | None = None) -> int:
 def serve(config) -> int:  # type: ignore[no-untyped-def]
     from ldf_server.app import create_app
     from ldf_server.http import limits
+    from ldf_server.http.state import STATE
 
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on every supported platform
         uvloop = None
     app = create_app(config)
+    state = app[STATE]
+    state.on_fatal = lambda: os.kill(os.getpid(), signal.SIGTERM)  # a failed start-up stops the server (exit 1)
     logging.getLogger(__name__).info("serving %s on %s:%s", config.server.public_base, config.server.host, config.server.port)
     limits.run(  # web.run_app, with the [server] limits on every connection (see ldf_server/http/limits.py)
         app,
@@ -113,7 +117,7 @@ def serve(config) -> int:  # type: ignore[no-untyped-def]
         shutdown_timeout=config.server.shutdown_timeout,  # SIGTERM: in-flight requests get this long
         loop=uvloop.new_event_loop() if uvloop else None,
     )
-    return 0
+    return 1 if state.startup_error else 0
 
 
 def _instant(text: str) -> int:

@@ -162,3 +162,12 @@ def test_sigterm_stops_cleanly(server):
             torn |= result.torn
         assert stored >= members > 0, (ds, stored, members)
         assert not torn, f"{ds}: the log was flushed whole at shutdown"
+
+
+def test_a_start_up_that_fails_stops_the_process_with_an_error(tmp_path):
+    (tmp_path / "data" / "parking" / "days" / "2026-03-31.log").mkdir(parents=True)  # unreadable log
+    env = {**os.environ, "LDF_PORT": str(free_port()), "LDF_DATA_DIR": str(tmp_path / "data"), "LDF_HOST": "127.0.0.1"}
+    proc = subprocess.run([sys.executable, "-m", "ldf_server", "--config", str(ROOT / "config" / "default.toml")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "start-up failed" in proc.stderr and "IsADirectoryError" in proc.stderr

@@ -119,9 +119,9 @@ async def test_probes_see_starting_while_the_log_is_replayed_and_data_waits(aioh
     release = threading.Event()
     real_replay = app_module._replay
 
-    def slow_replay(state):  # type: ignore[no-untyped-def]
+    def slow_replay(state, stop):  # type: ignore[no-untyped-def]
         assert release.wait(10), "the test never released the replay"
-        real_replay(state)
+        real_replay(state, stop)
 
     monkeypatch.setattr(app_module, "_replay", slow_replay)
     config = make_config(datasets=[parking_dataset(window="1m")], feeds=[simulator_feed(backfill="1h")],
@@ -145,3 +145,79 @@ async def test_probes_see_starting_while_the_log_is_replayed_and_data_waits(aioh
     assert (await client.get("/health/ready")).status == 200
     latest = await client.get("/parking/latest")
     assert latest.status == 200 and (await latest.json(content_type=None))["sites"]
+
+
+async def test_a_failed_start_up_is_logged_and_reported_not_left_starting(aiohttp_client, tmp_path, caplog):
+    (tmp_path / "parking" / "days" / "2026-03-31.log").mkdir(parents=True)  # a log file that cannot be read
+    config = make_config(datasets=[parking_dataset(window="1m")], feeds=[simulator_feed(backfill="1h")],
+                         data_dir=str(tmp_path))
+    app = create_app(config)
+    fatal = []
+    from ldf_server.http.state import STATE
+
+    app[STATE].on_fatal = lambda: fatal.append(True)
+    with caplog.at_level("ERROR", logger="ldf_server.app"):
+        client = await aiohttp_client(app)
+        for _ in range(100):
+            if fatal:
+                break
+            await asyncio.sleep(0.05)
+    assert fatal == [True], "the command line is told to stop the process"
+    assert any("start-up failed" in r.getMessage() for r in caplog.records)
+    ready = await client.get("/health/ready")
+    body = await ready.json()
+    assert ready.status == 503 and body["status"] == "failing"
+    assert body["checks"]["startup"]["ok"] is False and "IsADirectoryError" in body["checks"]["startup"]["detail"]
+    assert (await client.get("/parking/latest")).status == 503
+
+
+async def test_shutdown_during_replay_waits_for_the_replay_to_stop(tmp_path, monkeypatch):
+    import threading
+
+    import ldf_server.app as app_module
+    from ldf_server.app import build_state
+
+    entered, finished = threading.Event(), threading.Event()
+
+    def replay(state, stop):  # type: ignore[no-untyped-def]
+        entered.set()
+        assert stop.wait(10), "the replay was never told to stop"
+        finished.set()
+
+    monkeypatch.setattr(app_module, "_replay", replay)
+    config = make_config(feeds=[simulator_feed(backfill="1h")], data_dir=str(tmp_path))
+    task = asyncio.create_task(app_module._load_and_poll(build_state(config)))
+    while not entered.is_set():
+        await asyncio.sleep(0.01)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert finished.is_set(), "the data directory's lock must not be released while the replay still reads"
+
+
+def test_a_stopped_replay_ends_early(tmp_path, monkeypatch):
+    import threading
+
+    import ldf_server.app as app_module
+
+    from ldf_server.app import build_state, open_journals
+    from tests.support.clock import FakeClock
+
+    config = make_config(feeds=[simulator_feed(backfill="6h")], data_dir=str(tmp_path))
+    clock = FakeClock("2026-03-31T12:00:00Z")
+    writer = build_state(config, clock=clock)
+    open_journals(writer, tmp_path)
+    for poller in writer.pollers:
+        poller.backfill()
+    stored = writer.streams["parking"].store.member_count
+    writer.streams["parking"].store.journal.close()
+    monkeypatch.setattr(app_module, "STOP_CHECK_EVERY", 10)
+    assert stored > 10, "precondition: more records than one stop check"
+
+    stop = threading.Event()
+    stop.set()
+    reader = build_state(config, clock=clock)
+    assert open_journals(reader, tmp_path, stop) < stored
+    reader.streams["parking"].store.journal.close()
+    again = build_state(config, clock=clock)
+    assert open_journals(again, tmp_path) == stored
+    again.streams["parking"].store.journal.close()

@@ -76,15 +76,19 @@ def readiness(state: ServerState) -> tuple[int, dict[str, Any]]:
             ok, reason = False, f"the check raised {type(exc).__name__}: {exc}"
         checks[name] = _entry(bool(ok), reason)
 
+    if state.startup_error is not None:
+        checks["startup"] = _entry(False, f"start-up failed: {state.startup_error}")
     failing = [name for name, c in checks.items() if c["critical"] and not c["ok"] and name != "store"]
     stale = [f["feed"] for f in feeds if f["stale"]]
-    if not state.ready:
+    if state.startup_error is not None:
+        status = "failing"
+    elif not state.ready:
         status = "starting"
     elif failing:
         status = "failing"
     else:
         status = "degraded" if stale else "ok"
-    not_ok = ([] if state.ready else ["store"]) + failing + [f"feed:{f}" for f in stale]
+    not_ok = ([] if state.ready or state.startup_error else ["store"]) + failing + [f"feed:{f}" for f in stale]
     body = {
         "status": status,
         "reasons": [f"{name}: {checks[name]['detail']}" for name in not_ok],  # empty when ok

@@ -38,6 +38,8 @@ class ServerState:
     tpf_cache: RepresentationCache = field(default_factory=lambda: RepresentationCache(32 * 1024 * 1024))
     clock: Callable[[], float] = time.time
     ready: bool = False
+    startup_error: str | None = None  # start-up failed: readiness says so (failing) until restarted
+    on_fatal: Callable[[], None] | None = None  # the command line stops the process on a failed start-up
     started: float = field(default_factory=time.time)  # Last-Modified of static documents
     # Readiness checks components register by name (the durable log as "log"): each returns
     # (healthy, reason); one unhealthy check makes /health/ready answer 503 (see http/health.py).
