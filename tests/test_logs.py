@@ -58,3 +58,32 @@ def test_readable_lines_on_a_terminal():
         root.setLevel(level)
     line = out.getvalue().strip()
     assert "INFO ldf_server.test" in line and line.endswith("hello") and not line.startswith("{")
+
+
+async def test_access_log_lines_carry_the_request_id(config, state):
+    import aiohttp
+
+    from ldf_server.http.limits import start_server
+
+    access = logging.getLogger("ldf_server.test.access")
+    seen: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    handler = Collect()
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    runner, site = await start_server(create_app(config, state=state, run_feeds=False), config.server,
+                                      host="127.0.0.1", port=0, access_log=access)
+    try:
+        port = runner.addresses[0][1]
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{port}/parking/latest",
+                                   headers={"X-Request-Id": "poller-7"}) as resp:
+                assert resp.status == 200
+    finally:
+        await runner.cleanup()
+        access.removeHandler(handler)
+    assert any("/parking/latest" in line and "request_id=poller-7" in line for line in seen), seen

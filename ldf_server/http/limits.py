@@ -48,6 +48,10 @@ from ldf_server.http.problems import problem_response
 
 log = logging.getLogger(__name__)
 
+# The access log (``--log-level debug``): the request id is read from the response header,
+# because the id's context variable is reset before aiohttp writes the access line.
+ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tf request_id=%{X-Request-Id}o'
+
 LINGERING_S = 10.0  # how long an unread request body is read and discarded before the connection closes
 REJECT_LINGER_S = 1.0  # a refused connection reads (and drops) what the client still sends, so it sees our 503, not a reset
 RETRY_AFTER_S = 5  # what a client refused for too many connections is told to wait
@@ -269,6 +273,7 @@ async def start_server(
     if shutdown_timeout is None:
         shutdown_timeout = server_config.shutdown_timeout
     runner = GuardedAppRunner(app, server_config, handle_signals=handle_signals, access_log=access_log,
+                              access_log_format=ACCESS_LOG_FORMAT,
                               shutdown_timeout=shutdown_timeout)
     await runner.setup()
     site = web.TCPSite(runner, host if host is not None else server_config.host,
