@@ -140,6 +140,13 @@ async def test_a_window_page_shows_every_member_with_its_values(client, state):
     for m in members[:5]:
         assert m["observedAt"] in text and str(m["vacantSpaces"]) in text
         assert m["isVersionOf"] in page.hrefs()
+    assert "http://127.0.0.1:8080/parking/days/2026-03-31" in page.hrefs(), "a way on: up to the day's node"
+    # Every link of the page leads somewhere: member IRIs redirect to this very page.
+    member_links = {h for h in page.hrefs() if h.startswith("http://127.0.0.1:8080/parking/members/")}
+    assert len(member_links) == len(members)
+    for href in member_links:
+        resp = await client.get(href.removeprefix("http://127.0.0.1:8080"), allow_redirects=False)
+        assert resp.status == 303 and resp.headers["Location"] == "http://127.0.0.1:8080" + CLOSED_WINDOW
 
 
 async def test_latest_lists_every_site_with_its_newest_state(client, state):

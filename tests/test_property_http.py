@@ -93,6 +93,7 @@ def paths(draw, sites):  # type: ignore[no-untyped-def]
         f"/{ds}/sites/{site}", f"/{ds}/push/counters", f"/{ds}/push/{draw(segment)}",
         f"/{ds}/dumps", f"/{ds}/dumps/", f"/{ds}/dumps/{draw(st.sampled_from(DAYS))}.nq.gz", f"/{ds}/dumps/{draw(segment)}",
         f"/_assets/{draw(segment)}", "/_assets/dashboard.js",
+        f"/{ds}/members/{site}/{draw(st.sampled_from(INSTANTS))}", f"/{ds}/members/{draw(segment)}",
     ]  # /{ds}/events is left out: a stream that never ends (tests/test_sse.py covers its bad input)
     base = draw(st.sampled_from(fixed))
     tail = draw(st.lists(segment, max_size=3))

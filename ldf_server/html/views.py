@@ -131,6 +131,9 @@ def page_view(doc: dict[str, Any], page_iri: str, formats: list[str]) -> PageVie
                 links.append((key, value))
         sections.append(Section(title_of(node), node=own))
         sections.extend(lists)
+    if "/windows/" in page_iri:  # a leaf page: up to its day node, which links every window of that day
+        head, _, start = page_iri.rpartition("/windows/")
+        links.append(("day", f"{head}/days/{start[:10]}"))
     names = [f for f in formats if f != "html"]
     return PageView(
         title=title_of(main), iri=page_iri, sections=sections, relations=relations,

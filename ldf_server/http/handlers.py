@@ -151,6 +151,31 @@ async def window(request: web.Request) -> web.Response:
     )
 
 
+async def member(request: web.Request) -> web.Response:
+    """A member's IRI dereferences: 303 See Other to the page that holds it (the member is a
+    thing the page describes, not a document of its own)."""
+    state, fragments = dataset_of(request)
+    now = state.now_ms()
+    key = request.match_info["key"]
+    _, _, text = key.rpartition("/")
+    try:
+        instant = parse_instant(text)
+    except InstantError:
+        raise Problem(404, f"{key[:100]!r} is not a member of this stream", title="No such member") from None
+    start = fragments.timeline.window_start(instant)
+    try:
+        fragments.check_window(start, now)
+    except OutOfRange as exc:
+        raise _out_of_range(exc) from None
+    iri = state.urls.base + request.path
+    window = fragments.store.window(start)
+    members = window.members if window is not None else []
+    if not any(state.urls.member(fragments.ds, m.site, m.series, m.time) == iri for m in members):
+        raise Problem(404, f"no member {key[:100]!r} in this stream", title="No such member")
+    return web.Response(status=303, headers={"Location": state.urls.window(fragments.ds, start),
+                                             "Cache-Control": "public, max-age=86400"})
+
+
 async def latest(request: web.Request) -> web.Response:
     state, fragments = dataset_of(request)
     now = state.now_ms()

@@ -218,6 +218,12 @@ PATHS: dict[str, dict[str, Json]] = {
         "A site", "The description and newest version of a site whose IRI this server minted.",
         {"200": _rdf("The site.", "Site"), "404": NOT_FOUND, "406": NOT_ACCEPTABLE},
         parameters=[DS, _ref("parameters", "key")], tags=("Latest",))},
+    "/{ds}/members/{key}": {"get": _get(
+        "A member", "A member's IRI: 303 See Other to the window page that holds it.",
+        {"303": {"description": "The page holding the member.",
+                 "headers": {"Location": _ref("headers", "Location"), "Cache-Control": _ref("headers", "Cache-Control")}},
+         "404": NOT_FOUND, "410": GONE, "503": _ref("responses", "Starting")},
+        parameters=[DS, _ref("parameters", "member")], tags=LDES, conditional=False)},
     "/{ds}/push/{source}": {"post": {
         "summary": "Push observations", "tags": ["Push"],
         "description": "A configured source pushes records for its own sites. All or nothing: if any record is "
@@ -401,6 +407,9 @@ def _components(state: ServerState) -> Json:
                      "schema": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}\\.nq\\.gz$"}},
             "asset": {"name": "name", "in": "path", "required": True, "description": "An asset named by the HTML pages.",
                       **({"schema": {"type": "string", "enum": asset_names}} if asset_names else {"schema": {"type": "string"}})},
+            "member": {"name": "key", "in": "path", "required": True,
+                       "description": "`city/name[/series]/instant`, as in the member IRIs of the pages.",
+                       "schema": {"type": "string", "minLength": 1}},
             "time": {"name": "time", **query, "description": "An ISO 8601 instant with a time zone: answers 302 "
                      "to the page holding it.", "schema": {"type": "string", "pattern": INSTANT}},
             "subject": {"name": "subject", **query, "description": "An IRI, or empty / a `?variable` for any.",

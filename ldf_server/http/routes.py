@@ -31,4 +31,5 @@ def add_routes(app: web.Application) -> None:
     r.add_get(f"/{DS}/dumps/", dumps.index)
     r.add_get(f"/{DS}/dumps/{{name}}", dumps.day)
     r.add_get(f"/{DS}/sites/{{key:.+}}", handlers.site)
+    r.add_get(f"/{DS}/members/{{key:.+}}", handlers.member)
     r.add_post(f"/{DS}/push/{{source:[a-z][a-z0-9-]*}}", push.push)
