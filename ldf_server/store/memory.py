@@ -236,17 +236,7 @@ class DatasetStore:
             t = self._last_time
         else:
             self._last_time = t
-        values = record["v"]
-        try:
-            flat = tuple([(k, v.__class__, v) for k, v in values.items()])
-            shared = self._shared_values.get(flat)
-            if shared is None:
-                if len(self._shared_values) < SHARED_VALUES_MAX:
-                    self._shared_values[flat] = values
-                shared = values
-        except TypeError:
-            shared = values
-        m = Member(site, t, shared, series)
+        m = Member(site, t, self._shared_values_of(record["v"]), series)
         window.members.append(m)
         window.version += 1
         at = record.get("a")
@@ -299,6 +289,20 @@ class DatasetStore:
         if current is None or current.time <= m.time:
             newest[m.series] = m
 
+    def _shared_values_of(self, values: Mapping[str, Any]) -> Mapping[str, Any]:
+        """An equal value dict already held, when there is one (else ``values``, remembered)."""
+        # Types are part of the key: 1, 1.0 and True are equal but encode differently.
+        flat = tuple([(k, v.__class__, v) for k, v in values.items()])
+        try:
+            shared = self._shared_values.get(flat)
+        except TypeError:  # a nested value (an interval, a position) cannot be hashed: not shared
+            return values
+        if shared is None:
+            if len(self._shared_values) < SHARED_VALUES_MAX:
+                self._shared_values[flat] = values
+            shared = values
+        return shared
+
     def _share(self, m: Member) -> None:
         """Point the member at shared equal copies of its site key, series, instant and values."""
         keys = self._keys
@@ -308,16 +312,7 @@ class DatasetStore:
         if m.time != t:
             t = self._last_time = m.time
         values = m.values
-        try:
-            # Types are part of the key: 1, 1.0 and True are equal but encode differently.
-            flat = tuple([(k, v.__class__, v) for k, v in values.items()])
-            shared = self._shared_values.get(flat)
-            if shared is None:
-                if len(self._shared_values) < SHARED_VALUES_MAX:
-                    self._shared_values[flat] = values
-                shared = values
-        except TypeError:  # a nested value (an interval, a position): not shared
-            shared = values
+        shared = self._shared_values_of(values)
         if site is not m.site or series is not m.series or t is not m.time or shared is not values:
             # Members are frozen for their users; only the store swaps in equal, shared parts.
             object.__setattr__(m, "site", site)
