@@ -30,6 +30,7 @@ from ldf_server.logs import with_request_id
 from ldf_server.http.routes import add_routes
 from ldf_server.http.state import STATE, ServerState
 from ldf_server.records import Site
+from ldf_server.store import snapshot
 from ldf_server.store.log import DatasetLog
 from ldf_server.store.lock import lock_dataset
 from ldf_server.store.memory import DatasetStore
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 MAX_REQUEST_BODY = 1024 * 1024
 RETENTION_EVERY_S = 600
 LOG_PROBE_EVERY_S = 10.0  # how soon readiness sees that a failed durable log can write again
+SNAPSHOT_EVERY_S = 600.0  # how often closed days are sealed and written as snapshots (restart speed)
 
 
 def build_state(
@@ -127,7 +129,8 @@ def open_journals(state: ServerState, data_dir: Path, stop: threading.Event | No
             data_dir / ds, fsync=server.fsync, fsync_interval=server.fsync_interval,
             on_append=(lambda n, ds=ds: metrics.log_appended(ds, n)) if metrics else None,
         )
-        loaded += stream.store.restore(_until(stop, journal.replay()) if stop is not None else journal.replay())
+        wrap = (lambda records: _until(stop, records)) if stop is not None else (lambda records: records)
+        loaded += snapshot.restore_dataset(stream.store, journal, wrap)
         stream.store.journal = journal
         # A log that cannot be written takes the server out of rotation until a write succeeds.
         state.health_checks[f"log:{ds}"] = lambda j=journal: (j.last_error is None, j.last_error or "writable")
@@ -214,6 +217,8 @@ async def _load_and_poll(state: ServerState) -> None:
     timeout = aiohttp.ClientTimeout(total=None)
     async with aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": "ldf-server"}) as session:
         tasks = [asyncio.create_task(_run_feed(p, session), name=f"feed:{p.status.feed}") for p in state.pollers]
+        if state.config.server.data_dir:
+            tasks.append(asyncio.create_task(_snapshot_closed_days(state), name="snapshots"))
         state.ready = True
         members = sum(s.store.member_count for s in state.streams.values())
         log.info("ready in %.2fs: %d feeds, %d members", time.monotonic() - started, len(tasks), members)
@@ -223,6 +228,25 @@ async def _load_and_poll(state: ServerState) -> None:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _snapshot_closed_days(state: ServerState, every: float = SNAPSHOT_EVERY_S) -> None:
+    """Seal the days that are closed (by the same rule that serves a day as immutable) and write
+    each sealed day's snapshot once, in a thread, so a restart loads them instead of parsing."""
+    while True:
+        for stream in state.streams.values():
+            store, journal = stream.store, stream.store.journal
+            if not isinstance(journal, DatasetLog):
+                continue
+            try:
+                store.seal_before(Timeline.day_start(state.now_ms() - stream.timeline.grace_ms))
+                captures = snapshot.due(store, journal)
+                if captures:
+                    written, failed = await asyncio.to_thread(snapshot.write_all, captures)
+                    log.info("dataset %s: wrote %d day snapshots (%d failed)", stream.ds, written, failed)
+            except Exception:  # a snapshot only saves time at the next restart: never worth a crash
+                log.exception("dataset %s: snapshots skipped this round", stream.ds)
+        await asyncio.sleep(every)
 
 
 async def _replay_in_thread(state: ServerState) -> None:

@@ -100,9 +100,10 @@ def read_records(path: Path, offset: int = 0) -> ReadResult:
     return ReadResult(records, offset + pos, False)
 
 
-def recover(path: Path) -> ReadResult:
-    """Read a file and cut off a torn or corrupt tail, so appends continue after good data."""
-    result = read_records(path)
+def recover(path: Path, offset: int = 0) -> ReadResult:
+    """Read a file (from ``offset``: what a snapshot does not hold) and cut off a torn or
+    corrupt tail, so appends continue after good data."""
+    result = read_records(path, offset)
     if result.torn:
         size = path.stat().st_size
         if result.damaged:
@@ -239,6 +240,7 @@ class DatasetLog:
                 try:
                     if appender:
                         appender.close()
+                    path.with_suffix(".snap").unlink(missing_ok=True)  # first: a snapshot never outlives its log
                     path.unlink()
                 except OSError as exc:
                     # Kept for the next round; replay skips it (the horizon record is older-proof).
@@ -275,11 +277,22 @@ class DatasetLog:
     # -- reading ---------------------------------------------------------------------
     def replay(self) -> Iterator[dict[str, Any]]:
         """Meta records first (sites, horizons), then the members day by day; tails recovered."""
+        yield from self.replay_meta()
+        for path in self.day_paths():
+            yield from self.replay_day(path)
+
+    def replay_meta(self) -> Iterator[dict[str, Any]]:
         meta = self.root / "meta.log"
         if meta.exists():
             yield from recover(meta).records
-        for path in sorted((self.root / "days").glob("*.log")):
-            yield from recover(path).records
+
+    def day_paths(self) -> list[Path]:
+        """The day files, oldest first."""
+        return sorted((self.root / "days").glob("*.log"))
+
+    def replay_day(self, path: Path, offset: int = 0) -> Iterator[dict[str, Any]]:
+        """The records of one day file from ``offset`` (where a snapshot of it ends); tail recovered."""
+        yield from recover(path, offset).records
 
 
 def read_dataset(root: Path, first_day: str | None = None, last_day: str | None = None) -> Iterator[dict[str, Any]]:

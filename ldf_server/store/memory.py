@@ -1,7 +1,8 @@
 """In-memory, time-indexed store of one dataset.
 
 Members live in fixed, epoch-aligned windows (the page width of the dataset), each kept
-sorted by (time, site), so a page is a slice that needs no sorting when served. Site
+sorted by (time, site) as columns (:mod:`ldf_server.store.columns`: about 20 bytes a
+member), so a page is a slice that needs no sorting when served. Site
 descriptions are stored apart from their versions, and ``latest`` holds the newest
 member of every site for pollers.
 
@@ -15,34 +16,22 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from bisect import bisect_left, bisect_right, insort
+from bisect import bisect_left, insort
 from collections import deque
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from ldf_server.records import Member, Site
+from ldf_server.store.columns import Names, SharedValues, Window
 
 log = logging.getLogger(__name__)
 
 EVENT_IDS_PER_SECOND = 1_000_000  # ids stay below 2**53 (exact in JavaScript) until the year 2255
 
 RECENT_EVENTS = 1000  # new members kept, numbered, for live clients that resume (``/{ds}/events``)
-SHARED_VALUES_MAX = 200_000  # distinct flat value dicts shared between members (beyond: kept as they come)
 
 if TYPE_CHECKING:
     from ldf_server.store.log import Journal
-
-
-def _member_key(m: Member) -> tuple[int, str, str]:
-    return (m.time, m.site, m.series)
-
-
-@dataclass(slots=True)
-class Window:
-    start: int
-    members: list[Member] = field(default_factory=list)
-    version: int = 0
-    modified: float = 0.0  # wall-clock seconds of the last change
 
 
 @dataclass(slots=True)
@@ -86,14 +75,12 @@ class DatasetStore:
         self.recent: deque[tuple[int, Member]] = deque(maxlen=recent_events)
         self.listeners: list[Callable[[], None]] = []  # called after members were added (wake live clients)
         self._iri_warned: set[str] = set()
-        # Memory: members share equal parts instead of holding copies (a replayed log or a feed
-        # parses a new string, int and dict per record). Site and series keys, the instant of
-        # the previous member (a poll stores many members of one instant) and flat value dicts
-        # (parking: a few thousand distinct ones) are looked up here; the values are equal,
-        # so nothing a client sees changes. See README, "Performance".
-        self._keys: dict[str, str] = {}
-        self._shared_values: dict[tuple, Mapping[str, Any]] = {}
-        self._last_time: int = -1
+        # Memory: windows keep members as columns of numbers; site keys, series names and flat
+        # value dicts (parking: a few thousand distinct ones) are stored once, in these tables,
+        # which every window of this store shares. See README, "Performance".
+        self.names = Names()
+        self.shared_values = SharedValues()
+        self._replayed_newest: dict[tuple[int, int], int] = {}  # (site, series) → newest time appended by replay
 
     # -- writing -----------------------------------------------------------------
     def upsert_sites(self, sites: Iterable[Site]) -> int:
@@ -203,55 +190,59 @@ class DatasetStore:
                     loaded += 1
                     continue
                 m = member_from_record(record)
-                if m.time < self.retained_from:
-                    continue
-                # A log replays in time order: a member after the last one of its window is new
-                # (no search needed) and goes at the end; anything else is looked up first.
-                window = self._windows.get(m.time - m.time % self.window_ms)
-                if window is not None and window.members and _member_key(window.members[-1]) >= m.key and self.contains(m):
+                if m.time < self.retained_from or self.contains(m):
                     continue
                 self._insert(m, record.get("a", self.clock()))
                 loaded += 1
+        self._settle_replayed_newest()
         self.version += 1
         self.modified = max((w.modified for w in self._windows.values()), default=self.modified)
         return loaded
 
     def _append_replayed(self, record: dict) -> bool:
-        """The fast path of replay, done inline: a member newer than the last one of its existing
-        window is appended (what :meth:`_insert` would do). False: take the general path."""
+        """The fast path of replay: a member after the last one of its existing window (a log
+        replays in time order) is appended without a search and without a Member object.
+        False: take the general path."""
         t = record["t"]
         window = self._windows.get(t - t % self.window_ms)
-        if window is None or not window.members or t < self.retained_from:
+        if window is None or not window.times or t < self.retained_from:
             return False
-        keys = self._keys
+        last = window.times[-1]
+        if t < last:
+            return False
         site = record["s"]
-        site = keys.get(site) or keys.setdefault(site, site)
         series = record.get("r", "")
-        if series:
-            series = keys.get(series) or keys.setdefault(series, series)
-        last = window.members[-1]
-        if (last.time, last.site, last.series) >= (t, site, series):
+        names = self.names
+        if t == last and (names.names[window.sites[-1]], names.names[window.series[-1]]) >= (site, series):
             return False
-        if t == self._last_time:
-            t = self._last_time
-        else:
-            self._last_time = t
-        m = Member(site, t, self._shared_values_of(record["v"]), series)
-        window.members.append(m)
-        window.version += 1
+        s = names.ids.get(site)
+        if s is None:
+            s = names.id_of(site)
+        r = names.id_of(series) if series else 0
+        window.insert(len(window.times), t, s, r, window.value_ref(record["v"]))
         at = record.get("a")
         if at is None:
             at = self.clock()
         if at > window.modified:
             window.modified = at
         self.member_count += 1
-        newest = self.latest.get(site)
-        if newest is None:
-            newest = self.latest[site] = {}
-        current = newest.get(series)
-        if current is None or current.time <= t:
-            newest[series] = m
+        newest = self._replayed_newest
+        if newest.get((s, r), -1) <= t:
+            newest[(s, r)] = t
         return True
+
+    def _settle_replayed_newest(self) -> None:
+        """Bring ``latest`` up to date with what the fast path appended (one object per site,
+        made once at the end instead of once per replayed record)."""
+        names = self.names.names
+        for (s, r), t in self._replayed_newest.items():
+            site, series = names[s], names[r]
+            current = self.latest.get(site, {}).get(series)
+            if current is None or current.time <= t:
+                member = self._find_key(t, site, series)
+                if member is not None:
+                    self.latest.setdefault(site, {})[series] = member
+        self._replayed_newest.clear()
 
     def contains(self, m: Member) -> bool:
         """Whether a member with the same (site, series, time) is stored."""
@@ -259,29 +250,29 @@ class DatasetStore:
 
     def _find(self, m: Member) -> Member | None:
         """The stored member with the same (site, series, time), if any."""
-        window = self._windows.get(m.time - m.time % self.window_ms)
-        if window is None:
+        return self._find_key(m.time, m.site, m.series)
+
+    def _find_key(self, time: int, site: str, series: str) -> Member | None:
+        window = self._windows.get(time - time % self.window_ms)
+        if window is None or window.after_last(time, site, series):
             return None
-        i = bisect_left(window.members, m.key, key=_member_key)
-        if i < len(window.members) and _member_key(window.members[i]) == m.key:
-            return window.members[i]
-        return None
+        pos, found = window.position(time, site, series)
+        return window.member(pos) if found else None
 
     def _insert(self, m: Member, at: float) -> None:
         start = m.time - m.time % self.window_ms
         window = self._windows.get(start)
         if window is None:
-            window = self._windows[start] = Window(start)
+            window = self._windows[start] = Window(start, self.names, self.shared_values)
             insort(self._starts, start)
             if self.first_seen is None or start < self.first_seen:
                 self.first_seen = start
-        self._share(m)
-        members = window.members
-        if not members or _member_key(members[-1]) < m.key:
-            members.append(m)  # the usual case: members arrive in time order
+        if window.after_last(m.time, m.site, m.series):
+            pos = len(window)  # the usual case: members arrive in time order
         else:
-            insort(members, m, key=_member_key)
-        window.version += 1
+            pos = window.position(m.time, m.site, m.series)[0]
+        names = self.names
+        window.insert(pos, m.time, names.id_of(m.site), names.id_of(m.series) if m.series else 0, window.value_ref(m.values))
         window.modified = max(window.modified, at)
         self.member_count += 1
         newest = self.latest.setdefault(m.site, {})
@@ -289,36 +280,29 @@ class DatasetStore:
         if current is None or current.time <= m.time:
             newest[m.series] = m
 
-    def _shared_values_of(self, values: Mapping[str, Any]) -> Mapping[str, Any]:
-        """An equal value dict already held, when there is one (else ``values``, remembered)."""
-        # Types are part of the key: 1, 1.0 and True are equal but encode differently.
-        flat = tuple([(k, v.__class__, v) for k, v in values.items()])
-        try:
-            shared = self._shared_values.get(flat)
-        except TypeError:  # a nested value (an interval, a position) cannot be hashed: not shared
-            return values
-        if shared is None:
-            if len(self._shared_values) < SHARED_VALUES_MAX:
-                self._shared_values[flat] = values
-            shared = values
-        return shared
-
-    def _share(self, m: Member) -> None:
-        """Point the member at shared equal copies of its site key, series, instant and values."""
-        keys = self._keys
-        site = keys.setdefault(m.site, m.site)
-        series = keys.setdefault(m.series, m.series) if m.series else m.series
-        t = self._last_time
-        if m.time != t:
-            t = self._last_time = m.time
-        values = m.values
-        shared = self._shared_values_of(values)
-        if site is not m.site or series is not m.series or t is not m.time or shared is not values:
-            # Members are frozen for their users; only the store swaps in equal, shared parts.
-            object.__setattr__(m, "site", site)
-            object.__setattr__(m, "series", series)
-            object.__setattr__(m, "time", t)
-            object.__setattr__(m, "values", shared)
+    def load_windows(self, windows: list[Window], newest: dict[tuple[int, int], int]) -> int:
+        """Take whole windows built on this store's tables (a day snapshot) for starts it does
+        not hold yet, with the newest time of each (site, series) number in them; returns
+        members taken. Trusted like replay: these members were accepted before."""
+        taken = 0
+        for window in windows:
+            if window.start < self.retained_from or window.start in self._windows or not window.times:
+                continue
+            self._windows[window.start] = window
+            insort(self._starts, window.start)
+            if self.first_seen is None or window.start < self.first_seen:
+                self.first_seen = window.start
+            taken += len(window)
+        if taken:
+            self.member_count += taken
+            pending = self._replayed_newest
+            for key, t in newest.items():
+                if pending.get(key, -1) <= t:
+                    pending[key] = t
+            self._settle_replayed_newest()
+            self.version += 1
+            self.modified = max(self.modified, max(w.modified for w in windows))
+        return taken
 
     def seal_before(self, instant_ms: int) -> None:
         """Promise that nothing older than ``instant_ms`` will change any more (journaled, so
@@ -354,7 +338,7 @@ class DatasetStore:
         removed = 0
         cut = bisect_left(self._starts, cutoff_ms)
         for start in self._starts[:cut]:
-            removed += len(self._windows.pop(start).members)
+            removed += len(self._windows.pop(start))
         del self._starts[:cut]
         self.retained_from = cutoff_ms
         self.sealed_before = max(self.sealed_before, cutoff_ms)
@@ -405,10 +389,7 @@ class DatasetStore:
         """Members with lo <= time < hi, in time order."""
         out: list[Member] = []
         for start in self.window_starts(lo - lo % self.window_ms, hi):
-            members = self._windows[start].members
-            i = bisect_left(members, lo, key=lambda m: m.time)
-            j = bisect_right(members, hi - 1, key=lambda m: m.time)
-            out.extend(members[i:j])
+            out.extend(self._windows[start].between(lo, hi))
         return out
 
     def next_update(self, now: float) -> float | None:
