@@ -146,12 +146,15 @@ async def _journals(app: web.Application, *, replay_now: bool = True) -> AsyncIt
     locks = [lock for ds in state.streams if (lock := lock_dataset(data_dir / ds)) is not None]
     if replay_now:
         _replay(state)
-    probe = asyncio.create_task(_probe_failed_journals(state), name="log-probe")
+    timers = [asyncio.create_task(_probe_failed_journals(state), name="log-probe")]
+    if state.config.server.fsync == "interval":
+        timers.append(asyncio.create_task(_sync_quiet_journals(state), name="log-sync"))
     try:
         yield
     finally:
-        probe.cancel()
-        await asyncio.gather(probe, return_exceptions=True)
+        for timer in timers:
+            timer.cancel()
+        await asyncio.gather(*timers, return_exceptions=True)
         for stream in state.streams.values():
             if isinstance(stream.store.journal, DatasetLog):
                 stream.store.journal.close()  # flush and fsync on a clean shutdown
@@ -167,6 +170,17 @@ async def _probe_failed_journals(state: ServerState, every: float = LOG_PROBE_EV
             journal = stream.store.journal
             if isinstance(journal, DatasetLog) and journal.last_error is not None:
                 stream.store.probe_journal()
+
+
+async def _sync_quiet_journals(state: ServerState) -> None:
+    """``fsync = "interval"``: sync what was written before a quiet spell, within one interval."""
+    every = state.config.server.fsync_interval
+    while True:
+        await asyncio.sleep(every)
+        for stream in state.streams.values():
+            journal = stream.store.journal
+            if isinstance(journal, DatasetLog):
+                journal.sync_due()
 
 
 STOP_CHECK_EVERY = 4096  # records between two looks at the stop flag during a replay

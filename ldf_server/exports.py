@@ -108,8 +108,8 @@ def export(
     urls = Urls(config.server.public_base)
     sites, members = read_range(root, lo, hi)
     tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
-    bar = tqdm(total=len(members), unit=" members", desc=f"export {ds_id}", file=sys.stderr, disable=not progress,
-               dynamic_ncols=True)
+    bar = tqdm(total=len(members), unit=" members", desc=f"export {ds_id}", file=sys.stderr,
+               disable=_bar_off(progress), dynamic_ncols=True)
     try:
         with open(tmp, "wb") as f, gzip.GzipFile(filename="", fileobj=f, mode="wb", compresslevel=6, mtime=0) as gz:
             triples = encode_dump(urls, ds, sites, members, gz, media_type, bar)  # type: ignore[arg-type]
@@ -197,7 +197,7 @@ def load(
             total = IngestResult()
             store.upsert_sites(sites)
             with tqdm(total=len(batch.members), unit=" members", desc=f"import {ds_id}", file=sys.stderr,
-                      disable=not progress, dynamic_ncols=True) as bar:
+                      disable=_bar_off(progress), dynamic_ncols=True) as bar:
                 for chunk in _chunks(batch.members, IMPORT_CHUNK):
                     result = ingest(store, Batch(members=chunk), source=f"import {path.name}")
                     _accumulate(total, result)
@@ -219,3 +219,9 @@ def _accumulate(total: IngestResult, result: IngestResult) -> None:
         setattr(total, name, getattr(total, name) + getattr(result, name))
     for reason, n in result.rejected.items():
         total.rejected[reason] = total.rejected.get(reason, 0) + n
+
+
+def _bar_off(progress: bool) -> bool | None:
+    """tqdm's ``disable``: None shows the bar only when stderr is a terminal, so a cron job or
+    a container's log gets no stream of carriage-return updates."""
+    return None if progress else True

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import errno
+import os
+import time
+from pathlib import Path
 import hashlib
 
 import pytest
@@ -397,3 +400,26 @@ def test_a_day_file_that_cannot_be_deleted_leaves_memory_consistent_and_is_retri
     assert not (tmp_path / "parking" / "days" / "2026-03-30.log").exists(), "...deletes what was left"
     assert again.member_count == kept
     assert not (tmp_path / "parking" / "days" / "2026-03-30.log").exists()
+
+
+def test_interval_mode_syncs_every_written_file_once_the_interval_has_passed(tmp_path, monkeypatch):
+    import ldf_server.store.log as log_module
+
+    synced: list[str] = []
+    real_fsync = log_module.os.fsync
+    monkeypatch.setattr(log_module.os, "fsync", lambda fd: (synced.append(os.readlink(f"/proc/self/fd/{fd}")), real_fsync(fd)))
+    journal = DatasetLog(tmp_path / "ds", fsync="interval", fsync_interval=60)
+    t0 = parse_instant("2026-03-31T10:00:00Z")
+    journal.append_members([parking_member("a/b", t0, 1)], at=1.0)  # the first write: the interval has passed since 0
+    assert [Path(p).name for p in synced] == ["2026-03-31.log"]
+    synced.clear()
+    journal.append_sites([])
+    journal.append_horizons({"sealed_before": t0, "retained_from": 0, "first_seen": t0})
+    journal.append_members([parking_member("a/b", t0 + 1000, 2)], at=2.0)
+    assert synced == [], "within the interval: no sync"
+    assert journal.sync_due() == 0
+    later = time.monotonic() + 61
+    assert journal.sync_due(now=later) == 2, "after a quiet interval, both files written meanwhile are synced"
+    assert sorted(Path(p).name for p in synced) == ["2026-03-31.log", "meta.log"]
+    assert journal.sync_due(now=later + 61) == 0, "nothing written since: nothing to sync"
+    journal.close()

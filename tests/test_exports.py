@@ -158,7 +158,37 @@ def test_time_range_is_from_inclusive_to_exclusive(tmp_path):
     assert result.members == len(store.members_between(lo, hi))
 
 
-def test_cli_export_shows_progress_on_stderr_and_import_reports_a_lock(tmp_path, capsys):
+def _run_with_terminal_stderr(args: list[str]) -> tuple[bytes, bytes]:
+    """Run the CLI in a child whose stderr is a pseudo-terminal (as in an operator's shell)."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    import fcntl
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # rows, columns
+    proc = subprocess.Popen([sys.executable, "-m", "ldf_server", *args], stdout=subprocess.PIPE, stderr=follower)
+    os.close(follower)
+    err = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        err += chunk
+    out = proc.stdout.read()  # type: ignore[union-attr]
+    assert proc.wait(timeout=120) == 0, err
+    os.close(leader)
+    return out, err
+
+
+def test_cli_export_shows_progress_on_a_terminal_and_import_reports_a_lock(tmp_path, capsys):
     data = tmp_path / "data"
     config_file = tmp_path / "c.toml"
     config_file.write_text(
@@ -168,10 +198,9 @@ def test_cli_export_shows_progress_on_stderr_and_import_reports_a_lock(tmp_path,
     fill(parking_config(data), data)
     out = tmp_path / "x.trig.gz"
     args = ["export", "-c", str(config_file), "--data-dir", str(data), "parking", "--from", DAY, "--to", "2026-03-31", "-o", str(out)]
-    assert cli.main(args) == 0
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    assert "export parking" in captured.err and "100%" in captured.err and "members" in captured.err
+    out_text, err_text = _run_with_terminal_stderr(args)
+    assert out_text == b""
+    assert b"export parking" in err_text and b"100%" in err_text and b"members" in err_text, "a terminal gets the bar"
     assert len(quads(out, "trig")) > 1000, "--format follows the file name"
 
     assert cli.main(["export", "-c", str(config_file), "--data-dir", str(data), "parking", "--from", "yesterday",
@@ -329,3 +358,14 @@ async def test_a_served_page_in_nquads_imports_and_a_broken_file_is_refused(aioh
     unknown.write_bytes(b"")
     with pytest.raises(exports.ExportError, match="cannot tell the syntax"):
         exports.load(config, data, "parking", unknown, progress=False)
+
+
+def test_the_progress_bar_stays_off_when_stderr_is_not_a_terminal(tmp_path, capfd):
+    data = tmp_path / "data"
+    config = parking_config(data)
+    fill(config, data)
+    out = tmp_path / "day.nq.gz"
+    assert exports.export(config, data, "parking", DAY_START, DAY_START + DAY_MS, NQUADS, out, progress=True).members > 0
+    assert exports.load(config, tmp_path / "other", "parking", out, progress=True).added > 0
+    err = capfd.readouterr().err
+    assert "\r" not in err and "members/s" not in err, "a log file gets no carriage-return bar"

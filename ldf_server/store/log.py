@@ -18,7 +18,8 @@ Durability (``fsync`` in ``[server]``): ``always`` (the default) fsyncs each bat
 the write returns, so a push is acknowledged only once its records are on disk; it costs
 one fsync per poll or push batch (about 0.1–10 ms depending on the disk), not per
 record. ``interval`` fsyncs at most every ``fsync_interval`` seconds (a crash may lose
-that much acknowledged data); ``never`` leaves it to the operating system.
+that much acknowledged data; a timer syncs what was written before a quiet spell); ``never``
+leaves it to the operating system.
 
 :class:`LogReader` reads a file from an offset and can be polled for what was appended
 since, so another process can tail the log; :class:`Journal` is the small interface the
@@ -179,6 +180,10 @@ class _Appender:
             raise LogError(exc.errno or errno.EIO, f"cannot repair {self.path} after a failed write: {exc.strerror or exc}") from exc
         self.broken = False
 
+    def sync(self) -> None:
+        self.file.flush()
+        os.fsync(self.file.fileno())
+
     def close(self) -> None:
         try:
             self.file.flush()
@@ -207,6 +212,7 @@ class DatasetLog:
         self.fsync = fsync
         self.fsync_interval = fsync_interval
         self._appenders: dict[str, _Appender] = {}
+        self._unsynced: set[str] = set()  # files written since the last sync (``interval``)
         self._last_sync = 0.0
         self.bytes_appended = 0
         self.last_error: str | None = None
@@ -255,19 +261,41 @@ class DatasetLog:
             appender = self._appenders.get(name)
             if appender is None:
                 appender = self._appenders[name] = _Appender(self.root / name)
-            now = time.monotonic()
-            sync = self.fsync == "always" or (self.fsync == "interval" and now - self._last_sync >= self.fsync_interval)
-            appender.write(blob, sync=sync)
+            appender.write(blob, sync=self.fsync == "always")
         except OSError as exc:
             self.last_error = str(exc)
             log.error("durable log: %s", exc)
             raise exc if isinstance(exc, LogError) else LogError(exc.errno, str(exc)) from exc
-        if sync:
-            self._last_sync = now
         self.bytes_appended += len(blob)
         self.last_error = None
+        if self.fsync == "interval":
+            self._unsynced.add(name)
+            self.sync_due()
         if self.on_append is not None:
             self.on_append(len(blob))
+
+    def sync_due(self, now: float | None = None) -> int:
+        """``interval``: fsync every file written since the last sync once ``fsync_interval`` has
+        passed (called after each write and by the server's timer, so data written just before
+        a quiet spell is synced too, not only when the next write comes). Returns files synced;
+        a failure is logged and shows in readiness, and the files are tried again next time."""
+        now = time.monotonic() if now is None else now
+        if not self._unsynced or now - self._last_sync < self.fsync_interval:
+            return 0
+        synced = 0
+        for name in sorted(self._unsynced):
+            appender = self._appenders.get(name)
+            try:
+                if appender is not None:
+                    appender.sync()
+            except (OSError, ValueError) as exc:
+                self.last_error = f"cannot sync {self.root / name}: {exc}"
+                log.error("durable log: %s", self.last_error)
+                return synced
+            self._unsynced.discard(name)
+            synced += 1
+        self._last_sync = now
+        return synced
 
     def close(self) -> None:
         for appender in self._appenders.values():
