@@ -16,6 +16,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import IO, Callable, Iterator
 
@@ -107,6 +108,7 @@ def export(
         raise ExportError(f"{root} does not exist: nothing was ever logged for {ds_id!r} in {data_dir}")
     urls = Urls(config.server.public_base)
     sites, members = read_range(root, lo, hi)
+    _remove_abandoned_temp_files(output)
     tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
     bar = tqdm(total=len(members), unit=" members", desc=f"export {ds_id}", file=sys.stderr,
                disable=_bar_off(progress), dynamic_ncols=True)
@@ -120,6 +122,25 @@ def export(
     finally:
         bar.close()
     return ExportResult(members=len(members), sites=len(sites), triples=triples, bytes=output.stat().st_size)
+
+
+def _remove_abandoned_temp_files(output: Path) -> None:
+    """Delete what a killed export to the same file left (``.NAME.PID.tmp`` of a process that is
+    gone); one whose process still runs is another export, left alone."""
+    for tmp in output.parent.glob(f".{glob_escape(output.name)}.*.tmp"):
+        pid = tmp.name[len(output.name) + 2:-len(".tmp")]
+        if pid.isdigit() and int(pid) != os.getpid() and not _process_exists(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 class _Triples:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import gzip
 import json
 from pathlib import Path
@@ -369,3 +370,23 @@ def test_the_progress_bar_stays_off_when_stderr_is_not_a_terminal(tmp_path, capf
     assert exports.load(config, tmp_path / "other", "parking", out, progress=True).added > 0
     err = capfd.readouterr().err
     assert "\r" not in err and "members/s" not in err, "a log file gets no carriage-return bar"
+
+
+def test_an_export_removes_what_a_killed_export_to_the_same_file_left(tmp_path):
+    import subprocess
+    import sys
+
+    data = tmp_path / "data"
+    config = parking_config(data)
+    fill(config, data)
+    out = tmp_path / "day.nq.gz"
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    abandoned = tmp_path / f".day.nq.gz.{gone.pid}.tmp"
+    running = tmp_path / f".day.nq.gz.{os.getppid()}.tmp"  # a live process: another export under way
+    unrelated = tmp_path / f".other.nq.gz.{gone.pid}.tmp"
+    for path in (abandoned, running, unrelated):
+        path.write_bytes(b"partial")
+    exports.export(config, data, "parking", DAY_START, DAY_START + DAY_MS, NQUADS, out, progress=False)
+    assert not abandoned.exists()
+    assert running.exists() and unrelated.exists()
