@@ -7,7 +7,10 @@ does for ldf-server). A request whose ``If-None-Match`` equals the captured ETag
 captured 304 headers. There is no routing logic beyond aiohttp's router, no middleware,
 no negotiation and no cache lookup: the difference to ldf-server is what those cost.
 
-    python bench/bare_server.py --port 8081 --spec spec.json
+    python bench/bare_server.py --port 8081 --spec spec.json [--processes 2]
+
+``--processes N`` forks N processes that all listen on the port with ``SO_REUSEPORT``: the
+floor to compare ldf-server's ``workers = N`` with.
 
 spec.json: {"routes": [{"path": "/parking/latest", "body_file": "latest.body",
 "etag": "\\"abc\\"", "headers": [["Content-Type", "application/ld+json"], ...],
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from aiohttp import web
@@ -51,14 +55,19 @@ def main() -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--spec", required=True, help="JSON file listing the routes to serve")
+    p.add_argument("--processes", type=int, default=1, help="processes on the port (SO_REUSEPORT when more than 1)")
     args = p.parse_args()
     spec = json.loads(Path(args.spec).read_text())
+    for _ in range(args.processes - 1):
+        if os.fork() == 0:  # a child: serves like the parent; the benchmark kills the whole process group
+            break
     web.run_app(
         create_app(spec),
         host=args.host,
         port=args.port,
         access_log=None,
         print=None,
+        reuse_port=args.processes > 1 or None,
         loop=uvloop.new_event_loop() if uvloop else None,
     )
 

@@ -60,10 +60,19 @@ class Server:
             return "(no log)"
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time the server process has used so far."""
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time the server's processes (its session: workers too) have used so far."""
+        ticks = 0
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[3]) == self.proc.pid:  # the session started_new_session gave the server
+                ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -181,15 +190,19 @@ def capture(port: int, key: str, path: str) -> Resource:
     return Resource(key, path, body, mirror(headers), mirror(headers_304), etag)
 
 
-def find_window(port: int) -> str:
-    when = (datetime.now(timezone.utc) - timedelta(hours=6)).strftime("%Y-%m-%dT%H:%M:%SZ")
+def find_window(port: int, when: str | None = None) -> str:
+    when = when or (datetime.now(timezone.utc) - timedelta(hours=6)).strftime("%Y-%m-%dT%H:%M:%SZ")
     status, headers, body = fetch(port, f"/parking/view?time={when}")
     location = header(headers, "Location")
     if status != 302 or not location:
         raise BenchError(f"/parking/view?time={when} answered {status} without a redirect: {body[:300]!r}")
     path = urlsplit(location).path
-    status, headers, _ = fetch(port, path)
-    cc = header(headers, "Cache-Control") or ""
+    for _ in range(40):  # with workers, a follower serves it as immutable once the leader sealed it (~1 s)
+        status, headers, _ = fetch(port, path)
+        cc = header(headers, "Cache-Control") or ""
+        if status == 200 and "immutable" in cc:
+            break
+        time.sleep(0.25)
     if status != 200 or "immutable" not in cc:
         raise BenchError(f"{path} answered {status} with Cache-Control {cc!r}; expected a closed, immutable page")
     return path
@@ -291,15 +304,16 @@ class Bench:
     resources: dict[str, dict[str, Resource]]  # server name → resource key → Resource
     runs: dict[str, dict[str, list[dict]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    loadgens: dict[str, LoadGen] = field(default_factory=dict)  # per server, when not ``loadgen`` (unpinned runs)
 
     def etag_for(self, server: str, case: Case, needed_s: float) -> str:
         res = self.resources[server][case.resource]
-        if server != "ldf" or case.resource != "latest":
+        if not server.startswith("ldf") or case.resource != "latest":
             return res.etag
         # /latest changes at every poll (every 30 s). Take a fresh tag and, if the next poll
         # falls inside this run, wait for it first, so that the run measures 304s only.
         for _ in range(3):
-            _, headers, _ = fetch(self.servers["ldf"].port, res.path)
+            _, headers, _ = fetch(self.servers[server].port, res.path)
             age = max_age(headers)
             if age is None or age > needed_s:
                 return header(headers, "ETag") or res.etag
@@ -309,12 +323,13 @@ class Bench:
     def one(self, server_name: str, case: Case) -> dict:
         server = self.servers[server_name]
         path = self.resources[server_name][case.resource].path
+        loadgen = self.loadgens.get(server_name, self.loadgen)
         a = self.args
         inm = self.etag_for(server_name, case, a.warmup + a.duration + 1) if case.conditional else None
         if a.warmup > 0:
-            self.loadgen.run(server.port, path, a.warmup, inm, count=False)
+            loadgen.run(server.port, path, a.warmup, inm, count=False)
         cpu0, stat0 = server.cpu_seconds(), machine_ticks()
-        r = self.loadgen.run(server.port, path, a.duration, inm, count=case.conditional)
+        r = loadgen.run(server.port, path, a.duration, inm, count=case.conditional)
         r["server_cpu_s"] = server.cpu_seconds() - cpu0
         stat1 = machine_ticks()
         total = sum(stat1) - sum(stat0)
@@ -329,10 +344,11 @@ class Bench:
 
     def run_all(self) -> None:
         cases = [Case(res, cond) for res in ("latest", "window") for cond in (False, True)]
-        total = len(cases) * 2 * self.args.rounds
+        names = list(self.servers)
+        total = len(cases) * len(names) * self.args.rounds
         n = 0
         for rnd in range(self.args.rounds):
-            order = ("ldf", "bare") if rnd % 2 == 0 else ("bare", "ldf")  # alternate who goes first
+            order = names if rnd % 2 == 0 else names[::-1]  # alternate who goes first
             for case in cases:
                 for name in order:
                     n += 1
@@ -342,7 +358,7 @@ class Bench:
                     if "status" in r:
                         s = r["status"]
                         extra = f"  (200: {s['200']}, 304: {s['304']}, other: {s['other']})"
-                    print(f"  [{n:2d}/{total}] round {rnd + 1} {case.key:<11} {name:<4} {r['rps']:9,.0f} req/s{extra}",
+                    print(f"  [{n:2d}/{total}] round {rnd + 1} {case.key:<11} {name:<5} {r['rps']:9,.0f} req/s{extra}",
                           file=sys.stderr, flush=True)
 
     def summary(self) -> dict:
@@ -372,6 +388,13 @@ class Bench:
             lc, bc = row["ldf"]["server_cpu_us_per_req"], row["bare"]["server_cpu_us_per_req"]
             # What the throughput ratio would be if both servers had a whole CPU to themselves.
             row["cpu_ratio_bare_over_ldf"] = bc / lc if lc and bc else None
+            if "ldfw" in by_server:  # several processes: next to the same number of bare ones, and to one process
+                w = row["ldfw"]["rps_median"]
+                row["ratio_ldfw_over_barew"] = w / row["barew"]["rps_median"]
+                row["ratio_ldfw_over_ldf"] = w / row["ldf"]["rps_median"]
+                row["ratio_ldfw_over_bare"] = w / row["bare"]["rps_median"]
+                row["ratio_ldfw_over_barew_per_round"] = [
+                    a["rps"] / b["rps"] for a, b in zip(by_server["ldfw"], by_server["barew"]) if b["rps"]]
             out[key] = row
         return out
 
@@ -411,6 +434,25 @@ def table(summary: dict, resources: dict[str, Resource]) -> str:
     return "\n".join(lines)
 
 
+def workers_table(summary: dict, workers: int) -> str:
+    head = (f"{'resource':<22} {'answer':<7} | {'ldf1 req/s':>10} {'bare1 req/s':>11} | {f'ldf{workers}w req/s':>12} "
+            f"{f'bare{workers}p req/s':>13} | {'ldfNw/bareNp':>12} {'per round':<15} {'ldfNw/ldf1':>10} {'ldfNw/bare1':>11} | "
+            f"{'busy ldfNw bareNp':>17}")
+    lines = [head, "-" * len(head)]
+    for key in ("latest_200", "latest_304", "window_200", "window_304"):
+        row = summary.get(key)
+        if not row or "ldfw" not in row:
+            continue
+        label, answer = LABELS[key]
+        rounds = " ".join(f"{x:.2f}" for x in row["ratio_ldfw_over_barew_per_round"])
+        busy = " ".join(f"{row[s]['server_busy_median']:.0%}" for s in ("ldfw", "barew"))
+        lines.append(f"{label:<22} {answer:<7} | {row['ldf']['rps_median']:10,.0f} {row['bare']['rps_median']:11,.0f} | "
+                     f"{row['ldfw']['rps_median']:12,.0f} {row['barew']['rps_median']:13,.0f} | "
+                     f"{row['ratio_ldfw_over_barew']:12.2f} {rounds:<15} {row['ratio_ldfw_over_ldf']:10.2f} "
+                     f"{row['ratio_ldfw_over_bare']:11.2f} | {busy:>17}")
+    return "\n".join(lines)
+
+
 def git_info() -> dict:
     def git(*a: str) -> str:
         try:
@@ -441,6 +483,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="load generator: wrk, or the aiohttp fallback (auto: wrk when installed)")
     p.add_argument("--no-pin", action="store_true",
                    help="do not pin the servers to the last CPU and the load generator to the others")
+    p.add_argument("--workers", type=int, default=0,
+                   help="also measure ldf-server with this many worker processes next to bare_server with as many "
+                        "processes (both SO_REUSEPORT, unpinned, wrk unpinned too); 0: skip (default)")
     p.add_argument("--config", default=str(ROOT / "config" / "default.toml"), help="ldf-server config")
     p.add_argument("--output", default=str(RESULTS), help=f"JSON results file (default {RESULTS.relative_to(ROOT)})")
     return p.parse_args(argv)
@@ -513,7 +558,42 @@ def main(argv: list[str] | None = None) -> int:
                 raise BenchError(f"bare server does not serve the same bytes for {k}")
         print(f"  bare server ready on {HOST}:{bport}; window page {window_path}", file=sys.stderr, flush=True)
 
-        bench = Bench(args, loadgen, {"ldf": ldf, "bare": bare}, {"ldf": ldf_res, "bare": bare_res})
+        servers = {"ldf": ldf, "bare": bare}
+        resources = {"ldf": ldf_res, "bare": bare_res}
+        if args.workers > 1:
+            # N processes each, unpinned (they share every CPU with wrk, which is unpinned for these runs too).
+            wport = free_port()
+            argv = [str(ldf_bin), "--config", args.config, "--host", HOST, "--port", str(wport), "--workers", str(args.workers),
+                    "--base-url", f"http://{HOST}:{wport}", "--data-dir", str(tmp / "data-w"), "--log-level", "warning"]
+            proc = start("ldfw", argv, tmp / "ldfw.log", None)
+            procs.append(proc)
+            ldfw = Server(f"ldf-server --workers {args.workers}", wport, proc, tmp / "ldfw.log")
+            wait_ready(ldfw, "/health/ready", timeout=90)
+            for _ in range(400):  # every process ready (each new connection may reach another one)
+                if all(fetch(wport, "/health/ready")[0] == 200 for _ in range(8)):
+                    break
+                time.sleep(0.25)
+            ldfw_res = {"latest": capture(wport, "latest", "/parking/latest"),
+                        "window": capture(wport, "window", find_window(wport))}
+            wspec = {"routes": []}
+            for res in ldfw_res.values():
+                body_file = tmp / f"w-{res.key}.body"
+                body_file.write_bytes(res.body)
+                wspec["routes"].append({"path": res.path, "body_file": str(body_file), "etag": res.etag,
+                                        "headers": res.headers, "headers_304": res.headers_304})
+            (tmp / "wspec.json").write_text(json.dumps(wspec))
+            bwport = free_port()
+            proc = start("barew", [sys.executable, str(HERE / "bare_server.py"), "--host", HOST, "--port", str(bwport),
+                                   "--spec", str(tmp / "wspec.json"), "--processes", str(args.workers)], tmp / "barew.log", None)
+            procs.append(proc)
+            barew = Server(f"bare_server --processes {args.workers}", bwport, proc, tmp / "barew.log")
+            wait_ready(barew, "/parking/latest", timeout=30)
+            servers.update(ldfw=ldfw, barew=barew)
+            resources.update(ldfw=ldfw_res, barew={k: capture(bwport, k, r.path) for k, r in ldfw_res.items()})
+            print(f"  ldf-server --workers {args.workers} on {HOST}:{wport}, bare_server --processes {args.workers} on "
+                  f"{HOST}:{bwport}; unpinned", file=sys.stderr, flush=True)
+        unpinned = LoadGen(kind, args.threads, args.connections, None, version=loadgen.version)
+        bench = Bench(args, loadgen, servers, resources, loadgens={"ldfw": unpinned, "barew": unpinned})
         bench.run_all()
         summary = bench.summary()
     except BenchError as exc:
@@ -548,12 +628,18 @@ def main(argv: list[str] | None = None) -> int:
         print("FALLBACK LOAD GENERATOR (aiohttp client, not wrk): client-bound, ratios understate the gap")
     print(table(summary, ldf_res))
     print(LEGEND)
+    if args.workers > 1:
+        print()
+        print(f"workers: ldf-server --workers {args.workers} (ldfNw) and bare_server --processes {args.workers} (bareNp), "
+              f"SO_REUSEPORT, unpinned, wrk unpinned; ldf1/bare1 are the pinned single-process figures above")
+        print(workers_table(summary, args.workers))
     for note in bench.notes:
         print(f"note: {note}")
 
     result = {
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "elapsed_s": round(elapsed, 1),
+        "workers": args.workers,
         "load_generator": {"kind": kind, "version": loadgen.version, "threads": args.threads,
                            "connections": args.connections, "fallback": kind != "wrk"},
         "settings": {"duration_s": args.duration, "warmup_s": args.warmup, "rounds": args.rounds,

@@ -10,7 +10,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import AsyncIterator, Callable, Iterator, Mapping
+from typing import AsyncIterator, Callable, Iterator, Literal, Mapping
 
 import aiohttp
 from aiohttp import web
@@ -70,8 +70,15 @@ def build_state(
     )
 
 
-def create_app(config: Config, *, state: ServerState | None = None, run_feeds: bool = True) -> web.Application:
+def create_app(
+    config: Config, *, state: ServerState | None = None, run_feeds: bool = True,
+    role: Literal["single", "leader", "follower"] = "single",
+) -> web.Application:
     """The app factory. ``run_feeds=False`` serves a store filled by the caller (tests, benchmarks).
+
+    ``role`` (``[server] workers`` > 1, see ldf_server/workers.py): a ``leader`` is a single
+    server that also seals closed pages on a timer; a ``follower`` runs no feed, writes nothing
+    and fills its stores by following the leader's durable log instead.
 
     On SIGTERM, ``web.run_app`` stops listening, runs ``on_shutdown`` (before in-flight requests
     end: flush nothing there), waits up to ``server.shutdown_timeout`` for in-flight requests,
@@ -89,6 +96,15 @@ def create_app(config: Config, *, state: ServerState | None = None, run_feeds: b
     add_routes(app)
     events.setup(app)  # live push: wakes /{ds}/events clients, ends their streams on shutdown
     openapi.setup(app)  # /openapi.json: built once at start-up, when every route is in place
+    if role == "follower":
+        from ldf_server.workers import follow_log
+
+        app.cleanup_ctx.append(follow_log)  # replays and tails the log read-only; ready after that
+        return app
+    if role == "leader":
+        from ldf_server.workers import seal_on_time
+
+        app.cleanup_ctx.append(seal_on_time)
     if config.server.data_dir:
         # Served from a store a caller filled: the log is replayed before the first request.
         # Running feeds: it is replayed in the background after the port opens (see _feeds).

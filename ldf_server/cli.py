@@ -35,6 +35,9 @@ def parser() -> argparse.ArgumentParser:
                         "(default: http://HOST:PORT); must be what clients use, or they stop after one page")
     p.add_argument("--data-dir", metavar="DIR", help="directory of the durable event log (every member, site and horizon, so a restart loses "
                         "nothing); created if missing (default from config; none: memory only)")
+    p.add_argument("--workers", type=_workers, metavar="N|auto",
+                   help="serving processes on the same port: 1 (default from config), a number, or auto (one per CPU); "
+                        "more than 1 needs a data directory (the others serve what they read from its log)")
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="logging verbosity (default from config: info)")
     p.add_argument("--check", action="store_true", help="validate the config file and exit (0 when valid)")
     p.add_argument("--version", action="version", version=f"ldf-server {__version__}")
@@ -71,10 +74,19 @@ def _add_dump_commands(p: argparse.ArgumentParser) -> None:
     im.add_argument("--format", choices=["nq", "trig"], help="syntax (default: from the file name)")
 
 
+def _workers(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a number nor auto") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     overrides = {"host": args.host, "port": args.port, "base_url": args.base_url, "data_dir": args.data_dir,
-                 "log_level": args.log_level}
+                 "log_level": args.log_level, "workers": args.workers}
     try:
         config = load_config(args.config, overrides=overrides)
     except ConfigError as exc:
@@ -96,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def serve(config) -> int:  # type: ignore[no-untyped-def]
+    if config.server.worker_count > 1:
+        from ldf_server.workers import serve_leader
+
+        return serve_leader(config)
     from ldf_server.app import create_app
     from ldf_server.http import limits
     from ldf_server.http.state import STATE

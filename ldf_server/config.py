@@ -23,6 +23,7 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")]
 LanguageMap = Annotated[dict[Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]+)*$")], str], Field(min_length=1)]
 
+MAX_WORKERS = 64
 RESERVED_IDS = {"health", "metrics", "openapi", "static", "context", "tpf", "api", "assets"}
 
 
@@ -61,6 +62,36 @@ class ServerConfig(_Strict):
     # The dashboard's map background: a tile URL template such as
     # "https://tile.openstreetmap.org/{z}/{x}/{y}.png"; none by default (no request leaves the server's origin).
     map_tiles: str | None = Field(default=None, pattern=r"^https?://[^/?#\s'\";,]+/[^\s'\";,]*$")
+    # Serving processes: 1 (one process does everything), a number, or "auto" (one per CPU). With
+    # more than one, this process leads (feeds, pushes, the log) and starts followers that serve
+    # from the durable log on the same port (SO_REUSEPORT); see ldf_server/workers.py.
+    workers: int | Literal["auto"] = 1
+
+    @field_validator("workers")
+    @classmethod
+    def _workers_in_range(cls, workers: int | str) -> int | str:
+        if isinstance(workers, int) and not 1 <= workers <= MAX_WORKERS:
+            raise ValueError(f"must be between 1 and {MAX_WORKERS}, or \"auto\" (one process per CPU)")
+        return workers
+
+    @model_validator(mode="after")
+    def _followers_read_the_log(self) -> "ServerConfig":
+        if self.worker_count > 1 and not self.data_dir:
+            raise ValueError(
+                f"workers = {self.workers} needs a data_dir: the other processes serve what they read from the "
+                "durable log; set [server] data_dir (or --data-dir / LDF_DATA_DIR), or use workers = 1"
+            )
+        return self
+
+    @property
+    def worker_count(self) -> int:
+        """How many processes serve: ``workers``, with ``"auto"`` as the CPUs this process may use."""
+        if self.workers == "auto":
+            try:
+                return max(1, min(MAX_WORKERS, len(os.sched_getaffinity(0))))
+            except (AttributeError, OSError):  # pragma: no cover - not Linux
+                return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
+        return self.workers
 
     @property
     def public_base(self) -> str:

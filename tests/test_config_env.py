@@ -45,6 +45,7 @@ SERVER_VALUES = {
     "header_timeout": ("3s", 3.0), "body_timeout": ("4s", 4.0), "keepalive_timeout": ("5s", 5.0),
     "shutdown_timeout": ("6s", 6.0), "sse_heartbeat": ("7s", 7.0), "sse_buffer": ("9", 9),
     "map_tiles": ("https://tiles.example/{z}/{x}/{y}.png", "https://tiles.example/{z}/{x}/{y}.png"),
+    "workers": ("3", 3),
 }
 
 

@@ -102,4 +102,6 @@ def readiness(state: ServerState) -> tuple[int, dict[str, Any]]:
             for ds, s in state.streams.items()
         },
     }
+    if state.worker_info is not None:  # one of several processes: which one, and (a follower) how far behind
+        body["worker"] = state.worker_info()
     return (200 if status in ("ok", "degraded") else 503), body

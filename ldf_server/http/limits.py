@@ -32,8 +32,10 @@ aiohttp discards an unread one for at most ``LINGERING_S`` before closing the co
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import resource
+from contextlib import AbstractAsyncContextManager
 from email.utils import formatdate
 from http import HTTPStatus
 from typing import Any, Awaitable, Callable, Mapping, cast
@@ -265,10 +267,12 @@ async def start_server(
     handle_signals: bool = False,
     access_log: logging.Logger | None = None,
     shutdown_timeout: float | None = None,
+    reuse_port: bool = False,
 ) -> tuple[GuardedAppRunner, web.TCPSite]:
     """Start ``app`` with the production limits; stop it with ``await runner.cleanup()``.
 
     ``host`` and ``port`` default to the config's; ``port=0`` picks a free port (``site.port``).
+    ``reuse_port``: ``SO_REUSEPORT``, so several processes listen on one port (``workers``).
     """
     if shutdown_timeout is None:
         shutdown_timeout = server_config.shutdown_timeout
@@ -277,7 +281,7 @@ async def start_server(
                               shutdown_timeout=shutdown_timeout)
     await runner.setup()
     site = web.TCPSite(runner, host if host is not None else server_config.host,
-                       server_config.port if port is None else port)
+                       server_config.port if port is None else port, reuse_port=reuse_port or None)
     try:
         await site.start()
     except BaseException:
@@ -305,17 +309,25 @@ def run(
     access_log: logging.Logger | None = None,
     shutdown_timeout: float | None = None,
     loop: asyncio.AbstractEventLoop | None = None,
+    reuse_port: bool = False,
+    around: Callable[[GuardedAppRunner, web.TCPSite], AbstractAsyncContextManager[object]] | None = None,
 ) -> None:
-    """Serve until SIGINT or SIGTERM, then shut down cleanly (what :func:`aiohttp.web.run_app` does)."""
+    """Serve until SIGINT or SIGTERM, then shut down cleanly (what :func:`aiohttp.web.run_app` does).
+
+    ``around(runner, site)`` is entered once the port is open and left at shutdown, before the
+    app's own cleanup: the leader of several ``workers`` starts and stops its followers there.
+    """
     loop = loop or asyncio.new_event_loop()
     _warn_about_descriptors(server_config)
 
     async def serve_forever() -> None:
-        runner, _ = await start_server(app, server_config, host=host, port=port, handle_signals=True,
-                                       access_log=access_log, shutdown_timeout=shutdown_timeout)
+        runner, site = await start_server(app, server_config, host=host, port=port, handle_signals=True,
+                                          access_log=access_log, shutdown_timeout=shutdown_timeout,
+                                          reuse_port=reuse_port)
         try:
-            while True:
-                await asyncio.sleep(3600)
+            async with (around(runner, site) if around is not None else contextlib.nullcontext()):
+                while True:
+                    await asyncio.sleep(3600)
         finally:
             await runner.cleanup()
 

@@ -191,6 +191,17 @@ class StateCollector:
             sites.add_metric([ds], len(stream.store.sites))
         yield members
         yield sites
+        if state.worker_info is not None:
+            info = state.worker_info()
+            worker = GaugeMetricFamily("ldf_worker_info", "1, labelled with this process's role among several "
+                                       "serving processes ([server] workers): leader or follower; series are per process.",
+                                       labels=["role", "index", "pid"])
+            worker.add_metric([str(info["role"]), str(info["index"]), str(info["pid"])], 1)
+            yield worker
+            if "log_bytes_behind" in info:
+                yield GaugeMetricFamily("ldf_follower_log_bytes_behind",
+                                        "Bytes appended to the durable log that this follower has not applied yet.",
+                                        value=info["log_bytes_behind"])
         yield GaugeMetricFamily("ldf_ready", "1 once the store is loaded and the server serves.",
                                 value=1 if state.ready else 0)
 

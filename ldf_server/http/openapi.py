@@ -338,6 +338,11 @@ def _schemas(site_keys: list[str]) -> Json:
                 "datasets": {"type": "object", "additionalProperties": {
                     "type": "object", "required": ["members", "sites", "updated"],
                     "properties": {"members": {"type": "integer"}, "sites": {"type": "integer"}, "updated": {"type": "string"}}}},
+                "worker": {"type": "object", "required": ["role", "index", "pid"],
+                           "description": "Only with [server] workers > 1: which process answered (a follower also says "
+                                          "how many bytes of the durable log it has not applied yet).",
+                           "properties": {"role": {"enum": ["leader", "follower"]}, "index": {"type": "integer"},
+                                          "pid": {"type": "integer"}, "log_bytes_behind": {"type": "integer"}}},
             },
         },
         "ServerSentEvent": {

@@ -23,7 +23,7 @@ from ldf_server.fragments.stream import StreamFragments
 from ldf_server.http.auth import identify, presented_key
 from ldf_server.http.handlers import dataset_of
 from ldf_server.http.problems import Problem
-from ldf_server.http.state import ServerState
+from ldf_server.http.state import STATE, ServerState
 from ldf_server.pilots import PILOTS
 from ldf_server.records import Batch, common_problem
 from ldf_server.store.ingest import ingest
@@ -34,7 +34,9 @@ log = logging.getLogger(__name__)
 JSON_TYPES = ("application/json", "application/ld+json")
 
 
-async def push(request: web.Request) -> web.Response:
+async def push(request: web.Request) -> web.StreamResponse:
+    if (forward := request.app[STATE].forward_push) is not None:
+        return await forward(request)  # a follower process: the leader stores it (ldf_server/workers.py)
     state, fragments = dataset_of(request)
     source_id = request.match_info["source"]
     source = state.push_sources.get(source_id)
@@ -48,7 +50,7 @@ async def push(request: web.Request) -> web.Response:
     limit = state.config.server.max_push_body
     if request.content_length is not None and request.content_length > limit:
         raise Problem(413, f"the body is larger than the limit of {limit} bytes; split the batch", title="Content Too Large")
-    body = await _read_body(request, limit, state.config.server.body_timeout)
+    body = await read_body(request, limit, state.config.server.body_timeout)
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -89,7 +91,7 @@ async def push(request: web.Request) -> web.Response:
     )
 
 
-async def _read_body(request: web.Request, limit: int, timeout: float) -> bytes:
+async def read_body(request: web.Request, limit: int, timeout: float) -> bytes:
     """The whole body (``read(n)`` returns what has arrived so far), at most ``limit`` bytes, within ``timeout``."""
     chunks: list[bytes] = []
     size = 0

@@ -6,7 +6,7 @@ import asyncio
 import math
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from aiohttp import web
 
@@ -47,6 +47,11 @@ class ServerState:
     metrics: Metrics | None = None  # the app's Prometheus registry and hooks, set by create_app
     # Day dumps being built (path → task): concurrent first requests share one build.
     dump_builds: dict[str, "asyncio.Future[bytes]"] = field(default_factory=dict)
+    # Several serving processes (``[server] workers``, see ldf_server/workers.py): what this one is
+    # (``role``, ``pid``, ...; read at every probe: readiness and /metrics show it), and for a
+    # follower, the handler that passes a push on to the leader (which alone writes the log).
+    worker_info: Callable[[], dict[str, Any]] | None = None
+    forward_push: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)

@@ -138,14 +138,20 @@ class DatasetStore:
             self.journal.append_members(list(new.values()), now)
         for m in new.values():
             self._insert(m, now)
-            self.sequence += 1
-            self.recent.append((self.sequence, m))
         result.added = len(new)
         if result.added:
             self._touch(now)
-            for listener in list(self.listeners):
-                listener()
+            self.announce(new.values())
         return result
+
+    def announce(self, members: Iterable[Member]) -> None:
+        """Number members into the live-event buffer and wake live clients: what :meth:`add` does
+        for what it adds, and a follower process for what it reads from the leader's log."""
+        for m in members:
+            self.sequence += 1
+            self.recent.append((self.sequence, m))
+        for listener in list(self.listeners):
+            listener()
 
     def events_after(self, after: int) -> tuple[int | None, list[tuple[int, Member]]]:
         """The buffered events numbered above ``after``, oldest first, and the first available id

@@ -1,0 +1,133 @@
+"""A follower's copy of a dataset: read-only replay and tail of the leader's log, in one process.
+
+The leader is a store with a journal, as in a running server; the follower is a second store
+fed only by :class:`LogFollower`. Time comes from a fake clock, so which pages are closed is
+decided here.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ldf_server.config import ConfigError, config_from_dict, load_config
+from ldf_server.fragments.timeline import Timeline
+from ldf_server.records import Site, parking_member
+from ldf_server.store.follow import LogFollower
+from ldf_server.store.log import DatasetLog
+from ldf_server.store.memory import DatasetStore
+from ldf_server.timeutil import parse_instant
+from ldf_server.workers import SealedTimeline
+from tests.support.clock import FakeClock
+
+WINDOW_MS = 300_000
+DAY = 86_400_000
+SITE = Site(key="gent/reep", label="Reep", city="gent", capacity=470)
+
+
+def pair(tmp_path, clock):  # type: ignore[no-untyped-def]
+    leader = DatasetStore("parking", WINDOW_MS, clock=clock)
+    leader.journal = DatasetLog(tmp_path / "parking", fsync="never")
+    follower = DatasetStore("parking", WINDOW_MS, clock=clock)
+    return leader, follower, LogFollower(tmp_path / "parking", follower)
+
+
+def snapshot(store: DatasetStore) -> tuple:  # type: ignore[type-arg]
+    windows = {s: [(m.site, m.time, dict(m.values)) for m in store.window(s).members] for s in store.window_starts()}  # type: ignore[union-attr]
+    latest = {k: {r: (m.time, dict(m.values)) for r, m in v.items()} for k, v in store.latest.items()}
+    return windows, latest, dict(store.sites), store.member_count, store.retained_from, store.first_seen
+
+
+def file_states(root) -> dict[str, tuple[int, int]]:  # type: ignore[no-untyped-def]
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()}
+
+
+def test_replay_then_tail_gives_the_leaders_store_without_writing(tmp_path):
+    clock = FakeClock("2026-03-31T12:00:00Z")
+    t0 = parse_instant("2026-03-31T10:00:00Z")
+    leader, follower, tail = pair(tmp_path, clock)
+    leader.upsert_sites([SITE])
+    leader.add([parking_member("gent/reep", t0 + i * 30_000, 100 + i) for i in range(50)])
+    leader.journal.close()  # type: ignore[union-attr]
+    leader.journal = DatasetLog(tmp_path / "parking", fsync="never")
+    before = file_states(tmp_path)
+    assert tail.replay() == 50
+    assert file_states(tmp_path) == before, "reading changes no file"
+    assert snapshot(follower) == snapshot(leader)
+
+    woken = []
+    follower.listeners.append(lambda: woken.append(follower.sequence))
+    first_id = follower.sequence
+    leader.add([parking_member("gent/reep", t0 + 3_600_000 + i * 30_000, 7 + i) for i in range(3)])
+    leader.seal_before(t0 + 3_600_000)
+    assert tail.bytes_behind() > 0
+    before = file_states(tmp_path)
+    assert tail.poll() == 3
+    assert file_states(tmp_path) == before, "tailing changes no file"
+    assert tail.bytes_behind() == 0
+    assert snapshot(follower) == snapshot(leader)
+    assert follower.sealed_before == leader.sealed_before == t0 + 3_600_000
+    # Live clients are woken, and the new members are numbered in the follower's own event buffer.
+    assert woken and [i for i, _ in follower.recent] == [first_id + 1, first_id + 2, first_id + 3]
+    assert [m.values["vacantSpaces"] for _, m in follower.recent] == [7, 8, 9]
+    assert tail.poll() == 0 and woken == [first_id + 3]
+
+
+def test_a_new_day_file_and_retention_are_followed(tmp_path):
+    clock = FakeClock("2026-03-31T23:50:00Z")
+    day1 = parse_instant("2026-03-30T12:00:00Z")
+    day2 = parse_instant("2026-03-31T23:40:00Z")
+    leader, follower, tail = pair(tmp_path, clock)
+    leader.upsert_sites([SITE])
+    leader.add([parking_member("gent/reep", day1, 1), parking_member("gent/reep", day2, 2)])
+    tail.replay()
+    clock.set("2026-04-01T00:10:00Z")
+    leader.add([parking_member("gent/reep", parse_instant("2026-04-01T00:05:00Z"), 3)])  # a new day file
+    assert tail.poll() == 1
+    leader.compact(parse_instant("2026-03-31T00:00:00Z"))  # retention: a horizon record, a file deleted
+    assert not (tmp_path / "parking" / "days" / "2026-03-30.log").exists()
+    tail.poll()
+    assert snapshot(follower) == snapshot(leader)
+    assert follower.window_starts()[0] == leader.window_starts()[0] > day1, "the follower dropped the old day too"
+
+
+def test_a_follower_marks_pages_immutable_only_below_the_leaders_horizon(tmp_path):
+    clock = FakeClock("2026-03-31T12:00:00Z")
+    leader, follower, tail = pair(tmp_path, clock)
+    plain = Timeline(WINDOW_MS, 60_000)
+    sealed = SealedTimeline(WINDOW_MS, 60_000, follower)
+    start = parse_instant("2026-03-31T11:50:00Z")
+    now = parse_instant("2026-03-31T12:00:00Z")  # the window ended 5 minutes ago: closed by the time rule
+    assert plain.window_closed(start, now)
+    assert not sealed.window_closed(start, now), "not before the leader sealed it"
+    leader.seal_before(start + WINDOW_MS)
+    tail.poll()
+    assert sealed.window_closed(start, now)
+    assert not sealed.window_closed(start + WINDOW_MS, now), "a later window is not sealed yet"
+    day = parse_instant("2026-03-30T00:00:00Z")
+    assert sealed.day_closed(day, now) and not sealed.day_closed(day + DAY, now)
+
+
+def test_workers_setting(tmp_path):
+    base = {"datasets": [{"id": "parking", "pilot": "parking", "title": {"en": "P"}, "description": {"en": "P"}}]}
+    assert config_from_dict(base).server.worker_count == 1
+    try:
+        config_from_dict({**base, "server": {"workers": 2}})
+    except ConfigError as exc:
+        assert "workers = 2 needs a data_dir" in str(exc)
+    else:
+        raise AssertionError("workers > 1 without a data_dir must be refused")
+    config = config_from_dict({**base, "server": {"data_dir": "data"}}, env={"LDF_SERVER__WORKERS": "auto"})
+    assert config.server.worker_count == len(os.sched_getaffinity(0))
+    config = config_from_dict({**base, "server": {"data_dir": "data"}}, env={"LDF_SERVER__WORKERS": "3"})
+    assert config.server.worker_count == 3
+    path = tmp_path / "c.toml"
+    path.write_text('[server]\ndata_dir = "d"\n[[datasets]]\nid = "parking"\npilot = "parking"\n'
+                    'title = { en = "P" }\ndescription = { en = "P" }\n')
+    assert load_config(path, env={}, overrides={"workers": 2}).server.worker_count == 2
+    for bad in (0, "many"):
+        try:
+            config_from_dict({**base, "server": {"data_dir": "d", "workers": bad}})
+        except ConfigError as exc:
+            assert "server.workers" in str(exc)
+        else:
+            raise AssertionError(f"workers = {bad!r} must be refused")
