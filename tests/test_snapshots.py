@@ -217,3 +217,100 @@ async def test_the_server_seals_closed_days_and_writes_their_snapshots(tmp_path)
         assert stream.store.sealed_before == parse_instant("2026-03-31T00:00:00Z"), "closed days are sealed first"
         stream.store.journal.close()
     assert restarted(cfg, tmp_path, clock) == {ds: content(s.store) for ds, s in state.streams.items()}
+
+
+# -- regressions found in review ---------------------------------------------------------------
+
+
+def _snap(data_dir: Path, day: str = "2026-03-30") -> Path:
+    return data_dir / "parking" / "days" / f"{day}.snap"
+
+
+def test_a_damaged_fixed_header_field_is_caught_and_the_snapshot_rewritten(tmp_path, caplog):
+    clock = FakeClock(NOW)
+    cfg = config()
+    written = write_history(cfg, tmp_path, clock)
+    raw = bytearray(_snap(tmp_path).read_bytes())
+    raw[16] ^= 0x01  # the header length: outside what the first crc covered
+    _snap(tmp_path).write_bytes(bytes(raw))
+    with caplog.at_level(logging.WARNING):
+        assert restarted(cfg, tmp_path, clock) == written
+    assert any("checksum" in r.getMessage() for r in caplog.records)
+    assert not _snap(tmp_path).exists(), "an unusable snapshot is deleted..."
+    state = build_state(cfg, clock=clock)
+    open_journals(state, tmp_path)
+    store = state.streams["parking"].store
+    assert [c.log_path.stem for c in snapshot.due(store, store.journal)] == ["2026-03-30"], "...and written again"
+    store.journal.close()
+
+
+def test_damage_at_the_start_of_a_log_is_seen_through_its_snapshot(tmp_path):
+    clock = FakeClock(NOW)
+    cfg = config()
+    write_history(cfg, tmp_path, clock)
+    path = tmp_path / "parking" / "days" / "2026-03-30.log"
+    raw = bytearray(path.read_bytes())
+    raw[12] ^= 0x01  # inside the first record's payload
+    path.write_bytes(bytes(raw))
+    reference = from_log_only(cfg, tmp_path, clock)  # keeps nothing of that day from the damage on
+    assert restarted(cfg, tmp_path, clock) == reference
+
+
+def test_a_batch_over_two_days_is_all_or_nothing_in_the_log(tmp_path, monkeypatch):
+    import ldf_server.store.log as log_module
+
+    journal = DatasetLog(tmp_path / "parking")
+    t0 = parse_instant("2026-03-30T23:59:00Z")
+    journal.append_members([parking_member("a/b", t0, 1)], at=1.0)
+    day1 = tmp_path / "parking" / "days" / "2026-03-30.log"
+    size = day1.stat().st_size
+    write = log_module._Appender.write
+
+    def full_disk_on_the_second_day(self, blob, *, sync):  # type: ignore[no-untyped-def]
+        if self.path.name == "2026-03-31.log":
+            raise OSError(28, "No space left on device")
+        return write(self, blob, sync=sync)
+
+    monkeypatch.setattr(log_module._Appender, "write", full_disk_on_the_second_day)
+    with pytest.raises(log_module.LogError):
+        journal.append_members([parking_member("a/b", t0 + 1000, 2), parking_member("a/b", t0 + 120_000, 3)], at=2.0)
+    assert day1.stat().st_size == size, "the first day keeps none of a batch the store refused"
+    monkeypatch.setattr(log_module._Appender, "write", write)
+    journal.append_members([parking_member("a/b", t0 + 2000, 4)], at=3.0)
+    assert [r["v"]["vacantSpaces"] for r in read_records(day1).records] == [1, 4]
+    journal.close()
+
+
+def test_zero_and_negative_zero_are_kept_apart():
+    store = DatasetStore("x", 60_000)
+    t0 = parse_instant("2026-03-30T10:00:00Z")
+    store.restore([{"s": "a", "t": t0, "v": {"x": 0.0}}, {"s": "b", "t": t0, "v": {"x": -0.0}}])
+    assert [orjson.dumps(m.values) for m in store.window(t0).members] == [b'{"x":0.0}', b'{"x":-0.0}']
+
+
+def test_a_capture_is_not_changed_by_what_the_store_does_next(tmp_path):
+    clock = FakeClock(NOW)
+    cfg = config()
+    state = build_state(cfg, clock=clock)
+    open_journals(state, tmp_path)
+    for poller in state.pollers:
+        poller.backfill()
+    store = state.streams["parking"].store
+    store.seal_before(parse_instant("2026-03-31T00:00:00Z"))
+    captures = snapshot.due(store, store.journal)
+    before = [(c.day, [(w.times.tobytes(), w.sites.tobytes(), w.values.tobytes()) for w in c.windows]) for c in captures]
+    start = store.window_starts(parse_instant("2026-03-30T00:00:00Z"))[0]
+    store.restore([{"s": "zz/new-site", "t": start + 1, "v": {"vacantSpaces": 1}}])  # what a follower's tail does
+    assert before == [(c.day, [(w.times.tobytes(), w.sites.tobytes(), w.values.tobytes()) for w in c.windows]) for c in captures]
+    store.journal.close()
+
+
+def test_retention_removes_a_snapshot_whose_log_is_gone(tmp_path):
+    days = tmp_path / "parking" / "days"
+    days.mkdir(parents=True)
+    (days / "2026-03-20.snap").write_bytes(b"orphan")
+    (days / "2026-03-21.snap.tmp").write_bytes(b"crashed write")
+    (days / "2026-03-29.snap").write_bytes(b"kept: after the cutoff")
+    journal = DatasetLog(tmp_path / "parking")
+    journal.drop_days_before(parse_instant("2026-03-25T00:00:00Z"))
+    assert sorted(p.name for p in days.iterdir()) == ["2026-03-29.snap"]

@@ -50,22 +50,24 @@ class Names:
 class SharedValues:
     """Flat value dicts that many members hold (a parking state: a few thousand distinct ones).
 
-    Types are part of the key: 1, 1.0 and True are equal in Python but encode differently.
+    Types are part of the key: 1, 1.0 and True are equal in Python but encode differently
+    (and so are 0.0 and -0.0).
     """
 
     __slots__ = ("values", "ids", "limit")
 
-    def __init__(self, values: list[Mapping[str, Any]] | None = None, limit: int = SHARED_VALUES_MAX) -> None:
-        self.values: list[Mapping[str, Any]] = values or []
+    def __init__(self, limit: int | None = None) -> None:
+        self.values: list[Mapping[str, Any]] = []
         self.ids: dict[tuple, int] = {}
-        self.limit = limit
-        for i, v in enumerate(self.values):
-            self.ids.setdefault(_flat(v), i)  # type: ignore[arg-type]
+        self.limit = SHARED_VALUES_MAX if limit is None else limit
 
     def extend(self, values: list[Mapping[str, Any]]) -> None:
         """Append dicts as they are (a snapshot's table, whose numbers must stay the same)."""
         for v in values:
-            self.ids.setdefault(_flat(v), len(self.values))  # type: ignore[arg-type]
+            try:
+                self.ids.setdefault(_flat(v), len(self.values))
+            except TypeError:
+                pass  # held by number only (a JSON round trip made a tuple a list, say)
             self.values.append(v)
 
     def id_of(self, values: Mapping[str, Any]) -> int | None:
@@ -83,8 +85,10 @@ class SharedValues:
         return i
 
 
-def _flat(values: Mapping[str, Any]) -> tuple | None:
-    return tuple([(k, v.__class__, v) for k, v in values.items()])
+def _flat(values: Mapping[str, Any]) -> tuple:
+    """A hashable key that tells apart what encodes differently although Python finds it equal:
+    1, 1.0 and True (by type), and 0.0 and -0.0 (floats by their exact hex form)."""
+    return tuple([(k, v.__class__, v.hex() if v.__class__ is float else v) for k, v in values.items()])
 
 
 class Window:
@@ -106,6 +110,16 @@ class Window:
 
     def __len__(self) -> int:
         return len(self.times)
+
+    def copy(self) -> Window:
+        """A copy of the columns (a memory copy of each array), for a thread to read while the
+        event loop may still change this window."""
+        other = Window(self.start, self.names, self.shared)
+        other.times, other.sites, other.series, other.values = (
+            self.times[:], self.sites[:], self.series[:], self.values[:])
+        other.own = list(self.own)
+        other.version, other.modified = self.version, self.modified
+        return other
 
     # -- reading -------------------------------------------------------------------
     def values_at(self, i: int) -> Mapping[str, Any]:

@@ -225,8 +225,24 @@ class DatasetLog:
             if m.series:
                 record["r"] = m.series
             by_day.setdefault(format_day(m.time), []).append(encode_record(record))
-        for day, blobs in sorted(by_day.items()):
-            self._write(f"days/{day}.log", b"".join(blobs))
+        written: list[tuple[_Appender, int]] = []  # (file, its end before this batch)
+        try:
+            for day, blobs in sorted(by_day.items()):
+                name = f"days/{day}.log"
+                before = self._appenders[name].good_offset if name in self._appenders else None
+                self._write(name, b"".join(blobs))
+                written.append((self._appenders[name], before or 0))
+        except LogError:
+            # All or nothing: the store adds none of the batch, so no day file may keep part of
+            # it (a replay, or a day snapshot taken from memory, would disagree with the log).
+            for appender, before in written:
+                appender.good_offset = before
+                appender.broken = True
+                try:
+                    appender._heal()
+                except LogError:
+                    pass  # cut back before the next write to that file (broken stays set)
+            raise
 
     def append_sites(self, sites: list[Site]) -> None:
         if sites:
@@ -240,6 +256,9 @@ class DatasetLog:
         """Delete the day files before ``day_ms`` (retention); returns how many went."""
         cutoff = format_day(day_ms)
         dropped = 0
+        for stale in (self.root / "days").glob("*.snap*"):  # a snapshot whose log went, or a crashed write's
+            if stale.name[:10] < cutoff and not stale.with_name(stale.name[:10] + ".log").exists():
+                stale.unlink(missing_ok=True)
         for path in sorted((self.root / "days").glob("*.log")):
             if path.stem < cutoff:
                 appender = self._appenders.pop(f"days/{path.name}", None)

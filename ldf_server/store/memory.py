@@ -1,8 +1,8 @@
 """In-memory, time-indexed store of one dataset.
 
 Members live in fixed, epoch-aligned windows (the page width of the dataset), each kept
-sorted by (time, site) as columns (:mod:`ldf_server.store.columns`: about 20 bytes a
-member), so a page is a slice that needs no sorting when served. Site
+sorted by (time, site, series) as columns (:mod:`ldf_server.store.columns`: about 22
+bytes a member), so a page is a slice that needs no sorting when served. Site
 descriptions are stored apart from their versions, and ``latest`` holds the newest
 member of every site for pollers.
 
@@ -290,25 +290,26 @@ class DatasetStore:
         """Take whole windows built on this store's tables (a day snapshot) for starts it does
         not hold yet, with the newest time of each (site, series) number in them; returns
         members taken. Trusted like replay: these members were accepted before."""
-        taken = 0
+        taken = []
         for window in windows:
             if window.start < self.retained_from or window.start in self._windows or not window.times:
                 continue
+            window.version = len(window)  # never the token of an empty or missing window
             self._windows[window.start] = window
             insort(self._starts, window.start)
             if self.first_seen is None or window.start < self.first_seen:
                 self.first_seen = window.start
-            taken += len(window)
+            taken.append(window)
         if taken:
-            self.member_count += taken
+            self.member_count += sum(len(w) for w in taken)
             pending = self._replayed_newest
             for key, t in newest.items():
                 if pending.get(key, -1) <= t:
                     pending[key] = t
             self._settle_replayed_newest()
             self.version += 1
-            self.modified = max(self.modified, max(w.modified for w in windows))
-        return taken
+            self.modified = max(self.modified, max(w.modified for w in taken))
+        return sum(len(w) for w in taken)
 
     def seal_before(self, instant_ms: int) -> None:
         """Promise that nothing older than ``instant_ms`` will change any more (journaled, so

@@ -8,15 +8,16 @@ reads meta.log, then for each day its snapshot (when it is valid) plus whatever 
 holds after it, and only the open day(s) by parsing.
 
 The log stays the only truth. A snapshot records the size of the log it reflects and a
-checksum of the log's last bytes before that size; it is used only when the log still
-starts with exactly those bytes, its own checksum holds, and the window width, byte order
-and table shapes match. Anything else (a log cut back by recovery, an imported log, a
-changed configuration, a damaged file) and the day is replayed from the log as before,
-and a new snapshot is written later. Retention deletes a day's snapshot before its log.
+checksum of the log's bytes up to that size; it is used only when the log still starts
+with exactly those bytes, its own checksum holds, every number in it refers to an entry of
+its tables, and the window width and byte order match. Anything else (a log cut back by
+recovery, an imported log, a changed configuration, a damaged file) and the day is replayed
+from the log as before; the server deletes that snapshot and writes a new one later.
+Retention deletes a day's snapshot before its log.
 
 File layout: ``<magic 8><log size u64><header length u32><crc32 u32>`` then the JSON header
 (tables of names and shared values, windows, the newest time of each site and series)
-and the arrays of every window, in the header's order. The crc covers header and arrays.
+and the arrays of every window, in the header's order. The crc covers everything else.
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ from ldf_server.timeutil import format_day, parse_instant
 log = logging.getLogger(__name__)
 
 MAGIC = b"LDFSNAP1"
-FIXED = struct.Struct("<8sQII")  # magic, log size, header length, crc32 of header + arrays
-TAIL_BYTES = 4096  # of the log before the size a snapshot reflects: checked before it is trusted
+FIXED = struct.Struct("<8sQII")  # magic, log size, header length, crc32 of all the rest
+COVERED = struct.Struct("<8sQI")  # the fixed fields the crc covers (all but itself)
 COLUMNS = ("times", "sites", "series", "values")
 CODES = {"times": TIME_CODE, "sites": NAME_CODE, "series": NAME_CODE, "values": VALUE_CODE}
 
@@ -62,7 +63,8 @@ def snapshot_path(log_path: Path) -> Path:
 
 def restore_dataset(store: DatasetStore, journal: DatasetLog, wrap: Wrap = lambda records: records) -> int:
     """Load a dataset's log into its store: meta records, then each day from its snapshot
-    (when valid) and the log after it. ``wrap`` sees every record iterator (to stop early)."""
+    (when valid) and the log after it. ``wrap`` sees every record iterator (to stop early).
+    A snapshot that cannot be used is deleted, so that a new one is written."""
     loaded = store.restore(wrap(journal.replay_meta()))
     for path in journal.day_paths():
         offset = 0
@@ -71,10 +73,9 @@ def restore_dataset(store: DatasetStore, journal: DatasetLog, wrap: Wrap = lambd
             try:
                 offset, taken = load_snapshot(store, snap, path)
                 loaded += taken
-            except Unusable as why:
-                log.warning("snapshot %s not used (%s): the day is replayed from its log", snap, why)
-            except OSError as exc:
-                log.warning("snapshot %s could not be read (%s): the day is replayed from its log", snap, exc)
+            except (Unusable, OSError) as why:
+                log.warning("snapshot %s not used (%s): the day is replayed from its log and snapshotted again", snap, why)
+                snap.unlink(missing_ok=True)
         loaded += store.restore(wrap(journal.replay_day(path, offset)))
     return loaded
 
@@ -88,23 +89,28 @@ def load_snapshot(store: DatasetStore, snap: Path, log_path: Path) -> tuple[int,
     magic, log_size, header_len, crc = FIXED.unpack_from(data)
     if magic != MAGIC:
         raise Unusable("not a snapshot of this version")
-    if zlib.crc32(data[FIXED.size:]) != crc:
+    if zlib.crc32(data[FIXED.size:], zlib.crc32(COVERED.pack(magic, log_size, header_len))) != crc:
         raise Unusable("checksum mismatch")
     if log_path.stat().st_size < log_size:
         raise Unusable("the log is shorter than the snapshot (cut back by recovery?)")
-    header = orjson.loads(data[FIXED.size:FIXED.size + header_len])
-    if header["tail_crc"] != _tail_crc(log_path, log_size):
-        raise Unusable("the log is not the one the snapshot was made from")
-    if header["window_ms"] != store.window_ms:
-        raise Unusable(f"made with windows of {header['window_ms']} ms, now {store.window_ms} ms")
-    if header["byteorder"] != sys.byteorder:
-        raise Unusable("made on a machine of the other byte order")
-    windows = _read_windows(store, header, data[FIXED.size + header_len:])
+    try:
+        header = orjson.loads(data[FIXED.size:FIXED.size + header_len])
+        if header["log_crc"] != _log_crc(log_path, log_size):
+            raise Unusable("the log is not the one the snapshot was made from")
+        if header["window_ms"] != store.window_ms:
+            raise Unusable(f"made with windows of {header['window_ms']} ms, now {store.window_ms} ms")
+        if header["byteorder"] != sys.byteorder:
+            raise Unusable("made on a machine of the other byte order")
+        windows = _read_windows(store, header, data[FIXED.size + header_len:])
+        newest_records = [(int(s), int(r), int(t)) for s, r, t in header["newest"]]
+    except (ValueError, KeyError, IndexError, TypeError) as exc:  # a checksum collision, or a writer's bug
+        raise Unusable(f"unreadable header: {type(exc).__name__}: {exc}") from exc
     if any(store.window(w.start) is not None for w in windows):
         raise Unusable("its windows are already loaded")
+    # Nothing in the store has changed so far; from here on the snapshot is taken.
     names, renumber_values = _table_maps(store, header)
     newest: dict[tuple[int, int], int] = {}
-    for s, r, t in header["newest"]:
+    for s, r, t in newest_records:
         key = (s, r) if names is None else (names[s], names[r])
         newest[key] = max(t, newest.get(key, t))
     if names is not None or renumber_values:
@@ -114,19 +120,27 @@ def load_snapshot(store: DatasetStore, snap: Path, log_path: Path) -> tuple[int,
 
 
 def _read_windows(store: DatasetStore, header: dict[str, Any], body: memoryview) -> list[Window]:
+    """The windows as arrays, each number checked against its table (before any is used)."""
     windows = []
     offset = 0
+    names, values = len(header["names"]), len(header["values"])
     for start, modified, count, own in header["windows"]:
-        w = Window(start, store.names, store.shared_values)
-        w.modified = modified
-        w.own = own
+        w = Window(int(start), store.names, store.shared_values)
+        w.modified = float(modified)
+        w.own = list(own)
         for column in COLUMNS:
             arr: array = getattr(w, column)
-            size = count * arr.itemsize
+            size = int(count) * arr.itemsize
             if offset + size > len(body):
                 raise Unusable("shorter than its header says")
             arr.frombytes(body[offset:offset + size])
             offset += size
+        if w.times and not (
+            w.start <= w.times[0] and w.times[-1] < w.start + store.window_ms
+            and max(w.sites) < names and max(w.series) < names
+            and max(w.values) < values and min(w.values) >= -len(w.own)
+        ):
+            raise Unusable(f"the window at {w.start} refers to what it does not hold")
         windows.append(w)
     if offset != len(body):
         raise Unusable("longer than its header says")
@@ -163,10 +177,18 @@ def _renumber(w: Window, names: list[int] | None, table: list[Mapping[str, Any]]
         w.values = array(VALUE_CODE, [w.value_ref(table[v]) if v >= 0 else v for v in w.values])
 
 
-def _tail_crc(log_path: Path, size: int) -> int:
+def _log_crc(log_path: Path, size: int) -> int:
+    """The crc32 of the log's first ``size`` bytes (a sequential read: about 0.1 s for a
+    year of one city's parking; no parsing)."""
+    crc = 0
     with open(log_path, "rb") as f:
-        f.seek(max(0, size - TAIL_BYTES))
-        return zlib.crc32(f.read(min(size, TAIL_BYTES)))
+        while size > 0:
+            chunk = f.read(min(size, 1 << 20))
+            if not chunk:
+                raise Unusable("the log is shorter than the snapshot")
+            crc = zlib.crc32(chunk, crc)
+            size -= len(chunk)
+    return crc
 
 
 # -- writing ----------------------------------------------------------------------------
@@ -187,7 +209,8 @@ class DayCapture:
 
 def due(store: DatasetStore, journal: DatasetLog) -> list[DayCapture]:
     """The sealed days whose snapshot is missing or older than their log. Called on the event
-    loop: sealed windows no longer change, so a thread may then read their arrays."""
+    loop, which it leaves with copies of the windows (a memory copy per array): the thread
+    that writes them then reads nothing the loop can change."""
     out = []
     for path in journal.day_paths():
         day = _day_of(path)
@@ -196,7 +219,7 @@ def due(store: DatasetStore, journal: DatasetLog) -> list[DayCapture]:
         size = path.stat().st_size
         if _snapshot_log_size(snapshot_path(path)) == size:
             continue
-        windows = [w for s in store.window_starts(day, day + DAY_MS) if (w := store.window(s)) is not None]
+        windows = [w.copy() for s in store.window_starts(day, day + DAY_MS) if (w := store.window(s)) is not None]
         out.append(DayCapture(day, path, size, store.window_ms, windows,
                               list(store.names.names), list(store.shared_values.values)))
     return out
@@ -210,13 +233,13 @@ def write(capture: DayCapture) -> int:
             newest[(s, r)] = t  # windows and their members are in time order: the last one wins
     header = orjson.dumps({
         "day": format_day(capture.day), "window_ms": capture.window_ms, "byteorder": sys.byteorder,
-        "tail_crc": _tail_crc(capture.log_path, capture.log_size),
+        "log_crc": _log_crc(capture.log_path, capture.log_size),
         "names": capture.names, "values": capture.values,
         "windows": [[w.start, w.modified, len(w), w.own] for w in capture.windows],
         "newest": [[s, r, t] for (s, r), t in newest.items()],
     })
     body = b"".join(getattr(w, column).tobytes() for w in capture.windows for column in COLUMNS)
-    crc = zlib.crc32(body, zlib.crc32(header))
+    crc = zlib.crc32(body, zlib.crc32(header, zlib.crc32(COVERED.pack(MAGIC, capture.log_size, len(header)))))
     path = snapshot_path(capture.log_path)
     tmp = path.with_suffix(".snap.tmp")
     with open(tmp, "wb") as f:
@@ -226,6 +249,8 @@ def write(capture: DayCapture) -> int:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+    if not capture.log_path.exists():  # retention removed the day meanwhile: no orphan
+        path.unlink(missing_ok=True)
     return FIXED.size + len(header) + len(body)
 
 
@@ -237,7 +262,7 @@ def write_all(captures: Iterable[DayCapture]) -> tuple[int, int]:
         try:
             write(capture)
             written += 1
-        except OSError as exc:
+        except (OSError, Unusable) as exc:
             failed += 1
             log.warning("could not write the snapshot of %s: %s", capture.log_path, exc)
     return written, failed
