@@ -15,6 +15,11 @@ recovery, an imported log, a changed configuration, a damaged file) and the day 
 from the log as before; the server deletes that snapshot and writes a new one later.
 Retention deletes a day's snapshot before its log.
 
+Each snapshot repeats the tables of names and shared values up to the last entry its day
+uses: small for the pilots as they are (a few thousand parking states; crowdedness values
+are nested and kept per window), but a pilot with flat values of very many distinct kinds
+would repeat up to ``SHARED_VALUES_MAX`` of them per day.
+
 File layout: ``<magic 8><log size u64><header length u32><crc32 u32>`` then the JSON header
 (tables of names and shared values, windows, the newest time of each site and series)
 and the arrays of every window, in the header's order. The crc covers everything else.
@@ -231,10 +236,15 @@ def write(capture: DayCapture) -> int:
     for w in capture.windows:
         for t, s, r in zip(w.times, w.sites, w.series):
             newest[(s, r)] = t  # windows and their members are in time order: the last one wins
+    # The tables up to the last entry this day uses: still a prefix of the store's (what loading
+    # relies on), and an early day does not carry entries first seen later.
+    used = [w for w in capture.windows if len(w)]
+    names = 1 + max((max(max(w.sites), max(w.series)) for w in used), default=0)
+    values = 1 + max((max(w.values) for w in used), default=-1)
     header = orjson.dumps({
         "day": format_day(capture.day), "window_ms": capture.window_ms, "byteorder": sys.byteorder,
         "log_crc": _log_crc(capture.log_path, capture.log_size),
-        "names": capture.names, "values": capture.values,
+        "names": capture.names[:names], "values": capture.values[:values],
         "windows": [[w.start, w.modified, len(w), w.own] for w in capture.windows],
         "newest": [[s, r, t] for (s, r), t in newest.items()],
     })
