@@ -131,3 +131,35 @@ def test_workers_setting(tmp_path):
             assert "server.workers" in str(exc)
         else:
             raise AssertionError(f"workers = {bad!r} must be refused")
+
+
+def test_a_follower_loads_the_leaders_day_snapshots_read_only_and_tails_past_them(tmp_path):
+    from ldf_server.store import snapshot as snapshots
+
+    clock = FakeClock("2026-03-31T12:00:00Z")
+    day1 = parse_instant("2026-03-30T10:00:00Z")
+    leader, follower, tail = pair(tmp_path, clock)
+    leader.upsert_sites([SITE])
+    leader.add([parking_member("gent/reep", day1 + i * 60_000, i % 7) for i in range(120)])
+    leader.seal_before(parse_instant("2026-03-31T00:00:00Z"))
+    assert snapshots.write_all(snapshots.due(leader, leader.journal)) == (1, 0)  # type: ignore[arg-type]
+    leader.add([parking_member("gent/reep", parse_instant("2026-03-31T10:00:00Z"), 42)])
+    before = file_states(tmp_path)
+    loaded: list = []
+    original = snapshots.load_snapshot
+
+    def spy(store, snap, log_path):  # type: ignore[no-untyped-def]
+        loaded.append(snap.name)
+        return original(store, snap, log_path)
+
+    snapshots.load_snapshot = spy  # type: ignore[assignment]
+    try:
+        assert tail.replay() == 121
+    finally:
+        snapshots.load_snapshot = original  # type: ignore[assignment]
+    assert loaded == ["2026-03-30.snap"], "the closed day came from its snapshot"
+    assert file_states(tmp_path) == before, "nothing written, nothing deleted"
+    assert snapshot(follower) == snapshot(leader)
+    leader.add([parking_member("gent/reep", parse_instant("2026-03-31T10:01:00Z"), 43)])
+    assert tail.poll() == 1, "the reader of the snapshotted day starts after it; only the new member is read"
+    assert snapshot(follower) == snapshot(leader)
