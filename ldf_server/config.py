@@ -81,6 +81,11 @@ class ServerConfig(_Strict):
                 f"workers = {self.workers} needs a data_dir: the other processes serve what they read from the "
                 "durable log; set [server] data_dir (or --data-dir / LDF_DATA_DIR), or use workers = 1"
             )
+        if self.worker_count > 1 and self.port == 0 and not self.base_url:
+            raise ValueError(
+                f"workers = {self.workers} with port = 0 needs a base_url: every process must mint the same IRIs, "
+                "and a port the system picks is known only after the first process has bound it"
+            )
         return self
 
     @property

@@ -68,6 +68,7 @@ from ldf_server.fragments.timeline import DAY_MS, Timeline
 from ldf_server.http.problems import Problem
 from ldf_server.http.state import STATE, ServerState
 from ldf_server.store.follow import LogFollower
+from ldf_server.store.log import LogDiverged
 from ldf_server.store.memory import DatasetStore
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ log = logging.getLogger(__name__)
 FOLLOW_EVERY_S = 0.25  # how often a follower reads what the leader appended
 SEAL_EVERY_S = 0.5  # how often the leader seals what the time rule closed
 RESTART_DELAY_S = 1.0  # before a follower that died is started again
+HEALTHY_RUN_S = 300.0  # a follower that ran this long before dying starts again with the shortest delay
 STOP_GRACE_S = 5.0  # beyond shutdown_timeout, before a follower that does not stop is killed
 FORWARDED_REQUEST = ("Authorization", "X-API-Key", "Content-Type", "X-Request-Id")
 FORWARDED_RESPONSE = ("Content-Type", "Cache-Control", "WWW-Authenticate", "Retry-After", "Accept-Post")
@@ -134,6 +136,7 @@ class Follower:
     proc: subprocess.Popen[bytes]
     restarts: int = 0
     restart_at: float | None = None  # monotonic time to start it again (it died)
+    started: float = field(default_factory=time.monotonic)
 
 
 class Supervisor:
@@ -174,6 +177,8 @@ class Supervisor:
                 if code is None:
                     continue
                 if f.restart_at is None:  # one that keeps dying is started again ever more slowly (at most every minute)
+                    if now - f.started > HEALTHY_RUN_S:
+                        f.restarts = 0  # it had been running fine: this is a new failure, not the same one
                     delay = min(60.0, RESTART_DELAY_S * 2 ** min(f.restarts, 6))
                     log.error("follower %d (pid %d) exited with code %s; starting it again in %.0f s",
                               f.index, f.proc.pid, code, delay)
@@ -181,6 +186,7 @@ class Supervisor:
                     f.restart_at = now + delay
                 elif now >= f.restart_at:
                     f.proc = self._spawn(f.index)
+                    f.started = time.monotonic()
                     f.restarts += 1
                     f.restart_at = None
 
@@ -404,6 +410,11 @@ def _tail(state: ServerState, followers: dict[str, LogFollower], intervals: dict
     for ds, follower in followers.items():
         try:
             added = follower.poll()
+        except LogDiverged as exc:  # this copy holds what the leader cut back: start again, clean
+            follower.last_error = f"{type(exc).__name__}: {exc}"
+            log.error("follower: the log of %s changed under what was read (%s); restarting this process", ds, exc)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
         except Exception as exc:  # a bad read is reported (readiness) and tried again next time
             follower.last_error = f"{type(exc).__name__}: {exc}"
             log.exception("follower: tailing the log of %s failed", ds)

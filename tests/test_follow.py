@@ -163,3 +163,76 @@ def test_a_follower_loads_the_leaders_day_snapshots_read_only_and_tails_past_the
     leader.add([parking_member("gent/reep", parse_instant("2026-03-31T10:01:00Z"), 43)])
     assert tail.poll() == 1, "the reader of the snapshotted day starts after it; only the new member is read"
     assert snapshot(follower) == snapshot(leader)
+
+
+def test_workers_with_a_system_picked_port_need_a_base_url(tmp_path):
+    from tests.support.seeding import parking_dataset
+
+    base = {"datasets": [parking_dataset()], "feeds": [], "push": []}
+    try:
+        config_from_dict({**base, "server": {"workers": 2, "port": 0, "data_dir": str(tmp_path)}}, env={})
+    except ConfigError as exc:
+        assert "base_url" in str(exc)
+    else:
+        raise AssertionError("accepted workers = 2 with port = 0 and no base_url")
+    ok = config_from_dict({**base, "server": {"workers": 2, "port": 0, "data_dir": str(tmp_path),
+                                              "base_url": "http://127.0.0.1:8080"}}, env={})
+    assert ok.server.worker_count == 2
+
+
+def test_a_reader_notices_when_what_it_read_was_cut_back_and_written_over(tmp_path):
+    import pytest
+
+    from ldf_server.store.log import LogDiverged, LogReader, encode_record
+
+    path = tmp_path / "x.log"
+    good = encode_record({"n": 0})
+    path.write_bytes(good + encode_record({"n": 1, "a": 1.0}))
+    reader = LogReader(path)
+    assert [r["n"] for r in reader.poll()] == [0, 1]
+    # The writer's fsync failed: it cuts record 1 back and appends others in its place.
+    path.write_bytes(good + encode_record({"n": 2, "a": 2.0, "pad": "x" * 40}))
+    with pytest.raises(LogDiverged, match="replaced"):
+        reader.poll()
+    path.write_bytes(good)
+    with pytest.raises(LogDiverged, match="shorter"):
+        reader.poll()
+    fresh = LogReader(path)
+    assert [r["n"] for r in fresh.poll()] == [0] and fresh.poll() == []
+    path.unlink()
+    assert fresh.poll() == [], "a file deleted by retention reads as nothing new"
+
+
+def test_a_failed_poll_loses_nothing_and_an_idle_one_changes_nothing(tmp_path, monkeypatch):
+    from ldf_server.store.log import LogReader
+
+    clock = FakeClock("2026-03-31T12:00:00Z")
+    t0 = parse_instant("2026-03-31T10:00:00Z")
+    leader, follower, tail = pair(tmp_path, clock)
+    leader.upsert_sites([SITE])
+    leader.add([parking_member("gent/reep", t0, 1)])
+    tail.replay()
+    version = follower.version
+    assert tail.poll() == 0 and follower.version == version, "an idle poll keeps every cached view valid"
+
+    renamed = Site(key="gent/reep", label="Reep (renamed)", city="gent", capacity=500)
+    leader.upsert_sites([renamed])
+    leader.add([parking_member("gent/reep", t0 + 60_000, 2)])
+    real_poll = LogReader.poll
+
+    def day_files_fail(self):  # type: ignore[no-untyped-def]
+        if self.path.name.endswith(".log") and self.path.parent.name == "days":
+            raise OSError(24, "Too many open files")
+        return real_poll(self)
+
+    monkeypatch.setattr(LogReader, "poll", day_files_fail)
+    try:
+        tail.poll()
+    except OSError:
+        pass
+    else:
+        raise AssertionError("the failing read was not reported")
+    monkeypatch.setattr(LogReader, "poll", real_poll)
+    assert tail.poll() == 1
+    assert follower.sites["gent/reep"] == renamed, "the site record read before the failure was read again"
+    assert snapshot(follower) == snapshot(leader)

@@ -248,10 +248,23 @@ def test_two_processes_serve_one_store(server):
     assert all(at.encode() in seen for at in acknowledged), "the follower streams every pushed member"
     events.close()
 
-    # A bad key is refused by the leader, whose answer the follower passes on.
-    status, headers, _ = follower.request("POST", "/parking/push/counter", b"[]",
-                                          {"Authorization": "Bearer wrong", "Content-Type": "application/json"})
-    assert status == 401 and "bearer" in headers["www-authenticate"].lower()
+    # A follower refuses what the leader refuses, with the same answer, before reading a body.
+    big = b"[" + b" " * (10 * 1024 * 1024) + b"]"
+    cases = [
+        ({"Authorization": "Bearer wrong", "Content-Type": "application/json"}, b"[]"),
+        ({"Content-Type": "application/json"}, big),  # no key, oversize: 401, not 413
+        ({"Authorization": "Bearer wrong", "Content-Type": "text/plain"}, big),
+    ]
+    for headers, body in cases:
+        answers = []
+        for conn in (leader, follower):
+            status, got, text = conn.request("POST", "/parking/push/counter", body, headers)
+            answers.append((status, got.get("content-type"), got.get("www-authenticate"), json.loads(text)["title"]))
+        assert answers[0] == answers[1] and answers[0][0] == 401, (headers, answers)
+        assert answers[0][1] == "application/problem+json"
+    for path in ("/parking/push/nope", "/nope/push/counter"):
+        assert leader.request("POST", path, b"[]", {"Content-Type": "application/json"})[0] == \
+            follower.request("POST", path, b"[]", {"Content-Type": "application/json"})[0] == 404
     status, _, body = follower.request("GET", "/metrics")
     assert status == 200 and b'ldf_worker_info{index="1",pid="%d",role="follower"} 1.0' % follower.worker["pid"] in body
     for conn in conns.values():

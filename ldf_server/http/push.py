@@ -35,8 +35,6 @@ JSON_TYPES = ("application/json", "application/ld+json")
 
 
 async def push(request: web.Request) -> web.StreamResponse:
-    if (forward := request.app[STATE].forward_push) is not None:
-        return await forward(request)  # a follower process: the leader stores it (ldf_server/workers.py)
     state, fragments = dataset_of(request)
     source_id = request.match_info["source"]
     source = state.push_sources.get(source_id)
@@ -50,6 +48,10 @@ async def push(request: web.Request) -> web.StreamResponse:
     limit = state.config.server.max_push_body
     if request.content_length is not None and request.content_length > limit:
         raise Problem(413, f"the body is larger than the limit of {limit} bytes; split the batch", title="Content Too Large")
+    if state.forward_push is not None:
+        # A follower process: the leader stores it (ldf_server/workers.py). The checks above come
+        # first, so a follower refuses what the leader would, and reads no body without a key.
+        return await state.forward_push(request)
     body = await read_body(request, limit, state.config.server.body_timeout)
     try:
         doc = orjson.loads(body)

@@ -23,9 +23,11 @@ Two things ``restore`` does not do, done here:
 The first replay loads a closed day from its snapshot when the leader has written a valid one
 (:mod:`ldf_server.store.snapshot`, read-only as well) and reads the day's log only after it.
 
-Limits: a record the leader wrote and then cut back after a failed write (disk full) may have
-been read already; the follower keeps it until it restarts (a leader restart restarts its
-followers). A file that shrinks below the offset read is reported and read again from its end.
+A record the leader wrote and then cut back after a failed write (disk full) may have been
+read already. The reader notices (the file is shorter than what was read, or the last record
+read has been replaced: :class:`~ldf_server.store.log.LogDiverged`) and the follower process
+then exits, so that its leader starts it again from a clean replay: its pages must never
+hold a member the leader's do not.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from typing import Any, Callable, Iterable
 from ldf_server.records import Member
 from ldf_server.store import snapshot
 from ldf_server.store.log import LogReader, member_from_record
+from ldf_server.timeutil import format_day
 from ldf_server.store.memory import DatasetStore
 
 log = logging.getLogger(__name__)
@@ -75,27 +78,25 @@ class LogFollower:
 
     @staticmethod
     def _read(reader: LogReader) -> list[dict[str, Any]]:
-        try:
-            size = reader.path.stat().st_size
-        except FileNotFoundError:
-            return []
-        if size == reader.offset:
-            return []  # nothing new: no need to open the file
-        if size < reader.offset:
-            log.error("log %s shrank below the %d bytes already read (cut back by its writer); reading on from %d",
-                      reader.path, reader.offset, size)
-            reader.offset = size
-            return []
-        return reader.poll()
+        return reader.poll()  # raises LogDiverged when what was read is no longer there
 
     def _collect(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-        """(sites, members, horizons) appended since the last read: meta first, then the days."""
-        sites, horizons = [], []
-        for record in self._read(self.meta):
-            (horizons if "horizons" in record else sites).append(record)
-        members: list[dict[str, Any]] = []
-        for reader in self._day_readers():
-            members.extend(self._read(reader))
+        """(sites, members, horizons) appended since the last read: meta first, then the days.
+        All or nothing: if one file cannot be read, every reader goes back to where it was,
+        so what the others read is read again next time rather than lost."""
+        readers = [self.meta, *self._day_readers()]
+        marks = [(r, r.offset, r.last_header) for r in readers]
+        try:
+            sites, horizons = [], []
+            for record in self._read(self.meta):
+                (horizons if "horizons" in record else sites).append(record)
+            members: list[dict[str, Any]] = []
+            for reader in readers[1:]:
+                members.extend(self._read(reader))
+        except BaseException:
+            for reader, offset, header in marks:
+                reader.offset, reader.last_header = offset, header
+            raise
         return sites, members, horizons
 
     # -- applying ----------------------------------------------------------------------
@@ -103,7 +104,7 @@ class LogFollower:
         store = self.store
         if sites:
             store.restore(sites)
-        loaded = store.restore(members)
+        loaded = store.restore(members) if members else 0  # nothing read: nothing changes, not even the version
         for record in horizons:
             retained_from = record["horizons"].get("retained_from") or 0
             if retained_from > store.retained_from:
@@ -131,7 +132,7 @@ class LogFollower:
     def _load_snapshot(self, reader: LogReader) -> int:
         """Load a day's snapshot, if valid, and move the reader past the log it reflects."""
         snap = snapshot.snapshot_path(reader.path)
-        if reader.offset or not snap.exists():
+        if reader.offset or not snap.exists() or reader.path.stem < format_day(self.store.retained_from):
             return 0
         try:
             reader.offset, taken = snapshot.load_snapshot(self.store, snap, reader.path)

@@ -74,6 +74,7 @@ class ReadResult:
     good_offset: int  # end of the last complete, valid record
     torn: bool  # bytes after good_offset that are not a valid record
     damaged: bool = False  # a complete record failed its check and more bytes follow it
+    last_header: tuple[int, bytes] | None = None  # (offset, length+crc header) of the last record read
 
 
 def read_records(path: Path, offset: int = 0) -> ReadResult:
@@ -83,22 +84,24 @@ def read_records(path: Path, offset: int = 0) -> ReadResult:
         f.seek(offset)
         data = f.read()
     pos = 0
+    last: tuple[int, bytes] | None = None
     while pos < len(data):
         if len(data) - pos < HEADER.size:
-            return ReadResult(records, offset + pos, True)
+            return ReadResult(records, offset + pos, True, last_header=last)
         length, crc = HEADER.unpack_from(data, pos)
         end = pos + HEADER.size + length
         if length > MAX_RECORD or end > len(data):
-            return ReadResult(records, offset + pos, True)
+            return ReadResult(records, offset + pos, True, last_header=last)
         body = data[pos + HEADER.size:end]
         if zlib.crc32(body) != crc:
-            return ReadResult(records, offset + pos, True, damaged=end < len(data))
+            return ReadResult(records, offset + pos, True, damaged=end < len(data), last_header=last)
         try:
             records.append(orjson.loads(body))
         except orjson.JSONDecodeError:
-            return ReadResult(records, offset + pos, True, damaged=end < len(data))
+            return ReadResult(records, offset + pos, True, damaged=end < len(data), last_header=last)
+        last = (offset + pos, bytes(data[pos:pos + HEADER.size]))
         pos = end
-    return ReadResult(records, offset + pos, False)
+    return ReadResult(records, offset + pos, False, last_header=last)
 
 
 def recover(path: Path, offset: int = 0) -> ReadResult:
@@ -121,18 +124,46 @@ def recover(path: Path, offset: int = 0) -> ReadResult:
     return result
 
 
+class LogDiverged(Exception):
+    """What a reader read is no longer in the file (its writer cut a failed write back and wrote
+    other records there): the reader's copy must be rebuilt from the start."""
+
+
 class LogReader:
-    """Follow one log file from an offset: call :meth:`poll` for the records appended since."""
+    """Follow one log file from an offset: call :meth:`poll` for the records appended since.
+
+    The header (length and checksum) of the last record read is kept and checked again before
+    each read: a writer that cut a failed write back, after this reader had read part of it,
+    and appended other records over it is detected (:class:`LogDiverged`) rather than read on
+    from the middle of a record for ever.
+    """
 
     def __init__(self, path: Path, offset: int = 0) -> None:
         self.path = path
         self.offset = offset
+        self.last_header: tuple[int, bytes] | None = None
 
     def poll(self) -> list[dict[str, Any]]:
-        if not self.path.exists():
-            return []
-        result = read_records(self.path, self.offset)
+        try:
+            size = self.path.stat().st_size
+            if size < self.offset:
+                raise LogDiverged(f"{self.path} is {size} bytes, shorter than the {self.offset} already read")
+            if self.last_header is not None:
+                at, header = self.last_header
+                with open(self.path, "rb") as f:
+                    f.seek(at)
+                    if f.read(HEADER.size) != header:
+                        raise LogDiverged(f"{self.path}: the record read at offset {at} has been replaced")
+            if size == self.offset:
+                return []
+            result = read_records(self.path, self.offset)
+        except FileNotFoundError:
+            return []  # not created yet, or deleted by retention
+        if result.damaged:
+            raise LogDiverged(f"{self.path}: a damaged record at offset {result.good_offset} is followed by more data")
         self.offset = result.good_offset  # a record being written is picked up on a later poll
+        if result.last_header is not None:
+            self.last_header = result.last_header
         return result.records
 
 

@@ -181,7 +181,9 @@ class DatasetStore:
 
     def _restore(self, records: Iterable[dict], member_from_record, site_from_record) -> int:  # type: ignore[no-untyped-def]
         loaded = 0
+        seen = False
         for record in records:
+            seen = True
             if "site" in record:
                 site = site_from_record(record["site"])
                 self.sites[site.key] = site
@@ -201,8 +203,9 @@ class DatasetStore:
                 self._insert(m, record.get("a", self.clock()))
                 loaded += 1
         self._settle_replayed_newest()
-        self.version += 1
-        self.modified = max((w.modified for w in self._windows.values()), default=self.modified)
+        if seen:  # nothing read changes nothing: cached views of a follower that tails an idle log stay valid
+            self.version += 1
+            self.modified = max((w.modified for w in self._windows.values()), default=self.modified)
         return loaded
 
     def _append_replayed(self, record: dict) -> bool:
