@@ -22,7 +22,7 @@ from ldf_server.fragments.stream import StreamFragments
 from ldf_server.fragments.timeline import Timeline
 from ldf_server.fragments.tpf import TpfSource
 from ldf_server.fragments.urls import Urls
-from ldf_server.http import events, openapi
+from ldf_server.http import dumps, events, openapi
 from ldf_server.http.auth import load_sources
 from ldf_server.http.metrics import METRICS, Metrics
 from ldf_server.http.middleware import problems_and_cors
@@ -34,6 +34,7 @@ from ldf_server.store import snapshot
 from ldf_server.store.log import DatasetLog
 from ldf_server.store.lock import lock_dataset
 from ldf_server.store.memory import DatasetStore
+from ldf_server.timeutil import format_day
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,8 @@ def apply_retention(state: ServerState) -> int:
         n = stream.store.compact(cutoff)
         if n:
             log.info("dataset %s: retention removed %d members older than %s", stream.ds, n, cutoff)
+        if stream.store.journal is not None:  # the process that writes the data directory
+            dumps.remove_dumps_before(state.config.server.data_dir, stream.ds, format_day(stream.store.retained_from))
         removed += n
     return removed
 

@@ -341,6 +341,7 @@ def follower_app(config: Config, *, leader: str, index: int) -> web.Application:
     followers = {ds: LogFollower(data_dir / ds, stream.store) for ds, stream in state.streams.items()}
     forwarder = PushForwarder(leader)
     state.forward_push = forwarder
+    state.fetch_from_leader = forwarder.get
     started = time.monotonic()
 
     def info() -> dict[str, Any]:
@@ -449,6 +450,15 @@ class PushForwarder:
                 return (await resp.json()).get("status") != "starting"
         except (aiohttp.ClientError, TimeoutError, ValueError):
             return False
+
+    async def get(self, path: str) -> tuple[int, bytes]:
+        """GET ``path`` from the leader: (status, body); 503 when it cannot be reached."""
+        try:
+            async with self._client().get(self.leader + path) as resp:
+                return resp.status, await resp.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.error("could not get %s from the leader: %s", path, exc)
+            return 503, b""
 
     async def __call__(self, request: web.Request) -> web.StreamResponse:
         from ldf_server.http.push import read_body

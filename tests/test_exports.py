@@ -390,3 +390,61 @@ def test_an_export_removes_what_a_killed_export_to_the_same_file_left(tmp_path):
     exports.export(config, data, "parking", DAY_START, DAY_START + DAY_MS, NQUADS, out, progress=False)
     assert not abandoned.exists()
     assert running.exists() and unrelated.exists()
+
+
+async def test_a_days_dump_is_kept_as_a_file_and_never_changes(aiohttp_client, tmp_path, dump_clock):
+    from dataclasses import replace
+
+    from ldf_server.app import open_journals
+    from ldf_server.http.representations import RepresentationCache
+
+    config = make_config(datasets=[parking_dataset(retention="7d")], feeds=[simulator_feed(backfill="30h")])
+    state = build_state(config, clock=dump_clock)
+    open_journals(state, tmp_path)
+    for poller in state.pollers:
+        poller.backfill()
+    state.ready = True
+    state.config = state.config.model_copy(update={"server": state.config.server.model_copy(update={"data_dir": str(tmp_path)})})
+    client = await aiohttp_client(create_app(config, state=state, run_feeds=False))
+    first = await client.get(f"/parking/dumps/{DAY}.nq.gz")
+    body = await first.read()
+    kept = tmp_path / "parking" / "dumps" / f"{DAY}.nq.gz"
+    assert first.status == 200 and kept.read_bytes() == body
+
+    store = state.streams["parking"].store
+    site = store.sites[sorted(store.sites)[0]]
+    store.upsert_sites([replace(site, label=site.label + " (renamed)", capacity=(site.capacity or 0) + 5)])
+    state.cache = RepresentationCache()  # evicted
+    again = await client.get(f"/parking/dumps/{DAY}.nq.gz")
+    assert await again.read() == body and again.headers["ETag"] == first.headers["ETag"], "an immutable dump never changes"
+
+    dump_clock.set("2026-04-08T12:00:00Z")
+    apply_retention(state)
+    assert not kept.exists(), "retention deletes the kept dump with its day"
+    for stream in state.streams.values():
+        stream.store.journal.close()
+
+
+async def test_a_follower_serves_the_dump_its_leader_keeps(aiohttp_client, tmp_path, dump_clock):
+    config = make_config(datasets=[parking_dataset(retention="7d")], feeds=[simulator_feed(backfill="30h")])
+    with_dir = config.model_copy(update={"server": config.server.model_copy(update={"data_dir": str(tmp_path)})})
+    state = seeded_state(with_dir, dump_clock)  # a follower: reads the data directory, holds no lock
+    asked: list[str] = []
+
+    async def leader(path: str) -> tuple[int, bytes]:
+        asked.append(path)
+        (tmp_path / "parking" / "dumps").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "parking" / "dumps" / f"{DAY}.nq.gz").write_bytes(b"the leader's bytes")
+        return 200, b"the leader's bytes"
+
+    state.fetch_from_leader = leader
+    client = await aiohttp_client(create_app(config, state=state, run_feeds=False))
+    resp = await client.get(f"/parking/dumps/{DAY}.nq.gz")
+    assert resp.status == 200 and await resp.read() == b"the leader's bytes"
+    assert asked == [f"/parking/dumps/{DAY}.nq.gz"]
+    # Another follower (or this one after a restart) reads the kept file without asking.
+    fresh = seeded_state(with_dir, dump_clock)
+    fresh.fetch_from_leader = leader
+    client2 = await aiohttp_client(create_app(config, state=fresh, run_feeds=False))
+    assert await (await client2.get(f"/parking/dumps/{DAY}.nq.gz")).read() == b"the leader's bytes"
+    assert len(asked) == 1, "a kept file is read, not asked for again"

@@ -4,6 +4,12 @@ A day's dump exists once the day is over (plus the grace for late data): from th
 its bytes never change, so they are built once, in a worker thread (pyld is slow and
 must not stall other clients), cached with the pages, and served as immutable. Serving
 it seals the day in the store, as serving its immutable pages does.
+
+A dump holds the sites' descriptions as they are when it is built, and a description may
+change later: so with a data directory the bytes built first are kept as a file,
+``{data_dir}/{ds}/dumps/YYYY-MM-DD.nq.gz``, and served from it ever after (after a cache
+eviction, after a restart, by every process: a follower asks its leader, which builds and
+keeps it). Retention deletes the file with its day.
 """
 
 from __future__ import annotations
@@ -11,8 +17,11 @@ from __future__ import annotations
 import asyncio
 import gzip
 import io
+import logging
+import os
 import re
-from typing import Mapping
+from pathlib import Path
+from typing import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
@@ -32,6 +41,8 @@ from ldf_server.http.representations import Encoded
 from ldf_server.http.respond import IMMUTABLE, not_modified, respond
 from ldf_server.timeutil import InstantError, format_day, format_instant, parse_instant
 
+log = logging.getLogger(__name__)
+
 MEDIA_TYPE = "application/gzip"
 _NAME = re.compile(r"^(\d{4}-\d\d-\d\d)\.nq\.gz$")
 
@@ -44,6 +55,53 @@ def gzipped_dump(urls: Urls, ds: DatasetConfig, sites: Mapping[str, Site], membe
         for nodes in dumps_doc.dump_batches(urls, ds.id, PILOTS[ds.pilot], sites, members):
             writer.write(nodes)
     return raw.getvalue()
+
+
+def dump_file(data_dir: str | None, ds: str, day: str) -> Path | None:
+    """Where a day's dump is kept once built (None: no data directory, memory only)."""
+    return Path(data_dir) / ds / "dumps" / f"{day}.nq.gz" if data_dir else None
+
+
+def _kept_or_built(kept: Path | None, urls: Urls, ds: DatasetConfig, sites: Mapping[str, Site], members: list[Member]) -> bytes:
+    """The kept file's bytes, or a new dump, kept (atomically: temp file, fsync, rename)."""
+    if kept is not None and kept.exists():
+        return kept.read_bytes()
+    body = gzipped_dump(urls, ds, sites, members)
+    if kept is not None:
+        try:
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            tmp = kept.with_name(f".{kept.name}.{os.getpid()}.tmp")
+            with open(tmp, "wb") as f:
+                f.write(body)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, kept)
+        except OSError as exc:  # served anyway; built again (maybe other bytes) only after an eviction
+            log.error("could not keep the dump %s: %s", kept, exc)
+    return body
+
+
+async def _from_leader(fetch: Callable[[str], Awaitable[tuple[int, bytes]]], path: str, kept: Path) -> bytes:
+    """A follower's dump: the file the leader keeps, which it builds when asked for it first."""
+    if kept.exists():
+        return await asyncio.to_thread(kept.read_bytes)
+    status, body = await fetch(path)
+    if status != 200:
+        raise Problem(503, "the process that builds the dumps could not give this one now; retry shortly",
+                      title="Dump unavailable", headers={"Retry-After": "5"})
+    return body
+
+
+def remove_dumps_before(data_dir: str | None, ds: str, day: str) -> int:
+    """Retention: delete the kept dumps of days before ``day`` (YYYY-MM-DD)."""
+    folder = Path(data_dir) / ds / "dumps" if data_dir else None
+    removed = 0
+    if folder is not None and folder.is_dir():
+        for path in folder.iterdir():
+            if path.name.lstrip(".")[:10] < day:
+                path.unlink(missing_ok=True)
+                removed += 1
+    return removed
 
 
 async def index(request: web.Request) -> web.Response:
@@ -99,12 +157,17 @@ async def day(request: web.Request) -> web.Response:
     if item is None:
         build = state.dump_builds.get(request.path)
         if build is None:
-            store.seal_before(end)  # from now on, late members for this day are refused
-            members = store.members_between(start, end)  # snapshots: the thread never touches the store
-            sites = dict(store.sites)
-            build = state.dump_builds[request.path] = asyncio.ensure_future(asyncio.get_running_loop().run_in_executor(
-                None, gzipped_dump, state.urls, fragments.config, sites, members
-            ))
+            kept = dump_file(state.config.server.data_dir, fragments.ds, match.group(1))  # type: ignore[union-attr]
+            if state.fetch_from_leader is not None and kept is not None:
+                work = _from_leader(state.fetch_from_leader, request.path, kept)
+            else:
+                if state.fetch_from_leader is None:
+                    store.seal_before(end)  # from now on, late members for this day are refused
+                members = store.members_between(start, end)  # snapshots: the thread never touches the store
+                sites = dict(store.sites)
+                work = asyncio.get_running_loop().run_in_executor(
+                    None, _kept_or_built, kept, state.urls, fragments.config, sites, members)
+            build = state.dump_builds[request.path] = asyncio.ensure_future(work)
             build.add_done_callback(lambda _: state.dump_builds.pop(request.path, None))
         body = await asyncio.shield(build)  # a client that leaves does not cancel the others' build
         item = state.cache.get(key, "immutable")

@@ -52,6 +52,8 @@ class ServerState:
     # follower, the handler that passes a push on to the leader (which alone writes the log).
     worker_info: Callable[[], dict[str, Any]] | None = None
     forward_push: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
+    # A follower process: GET a path from its leader (status, body), e.g. a day's dump it keeps.
+    fetch_from_leader: Callable[[str], Awaitable[tuple[int, bytes]]] | None = None
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
