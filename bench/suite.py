@@ -49,6 +49,8 @@ def part_http(ctx: harness.Ctx) -> dict:
         path = ctx.tmp / f"http-{conns}.json"
         argv = [sys.executable, str(HERE / "http_bench.py"), "--connections", str(conns), "--output", str(path)]
         argv += ["--rounds", "2", "--duration", "3", "--warmup", "1"] if ctx.quick else ["--rounds", "3", "--duration", "4", "--warmup", "1"]
+        if conns == 64 and not ctx.quick:
+            argv += ["--workers", "2"]  # one process per core next to the bare server on as many (SO_REUSEPORT)
         ctx.log(f"http: {conns} connections (bench/http_bench.py)")
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
@@ -71,6 +73,11 @@ def part_http(ctx: harness.Ctx) -> dict:
                                "bare_p50_ms": v["bare"]["latency_p50_ms"], "bare_p99_ms": v["bare"]["latency_p99_ms"],
                                "ratio_per_round": v["ratio_per_round"]}
                            for k, v in res["summary"].items()}
+        for k, v in res["summary"].items():
+            if "ldfw" in v:
+                out[str(conns)][k].update({"workers": res["workers"], "ldfw_rps": v["ldfw"]["rps_median"],
+                                           "barew_rps": v["barew"]["rps_median"], "ratio_ldfw_over_barew": v["ratio_ldfw_over_barew"],
+                                           "ratio_ldfw_over_ldf": v["ratio_ldfw_over_ldf"]})
         out[f"notes_{conns}"] = res["notes"]
     return out
 
@@ -145,6 +152,14 @@ def rows(results: dict, quick: bool) -> list[tuple[str, str, str, str, bool | No
                 out.append((f"{label}, {conns} conns", f"{c['ldf_rps']:,.0f} req/s p50 {c['ldf_p50_ms']:.1f} p99 {c['ldf_p99_ms']:.1f} ms",
                             f"bare {c['bare_rps']:,.0f} p50 {c['bare_p50_ms']:.1f} p99 {c['bare_p99_ms']:.1f} ms; ratio {c['ratio']:.2f} (CPU {c['cpu_ratio'] or 0:.2f})",
                             f">= {need:.1f}x bare", c["ratio"] >= need))
+        for key, label in (("latest_200", "latest"), ("window_200", "immutable page"),
+                           ("latest_304", "latest 304"), ("window_304", "immutable 304")):
+            c = http["64"].get(key, {})
+            if "ldfw_rps" in c:
+                out.append((f"{label}, 64 conns, {c['workers']} processes", f"{c['ldfw_rps']:,.0f} req/s "
+                            f"({c['ratio_ldfw_over_ldf']:.2f}x one process)",
+                            f"bare, {c['workers']} processes: {c['barew_rps']:,.0f}; ratio {c['ratio_ldfw_over_barew']:.2f}",
+                            "(reported: unpinned, wrk shares the cores)", None))
     h = results.get("harvest")
     if isinstance(h, dict) and "warm_members_per_s" in h:
         out.append((f"harvest {h['members_in_log']:,} members", f"warm {h['warm_members_per_s']:,.0f}/s",
