@@ -273,9 +273,11 @@ async def _snapshot_closed_days(state: ServerState, every: float = SNAPSHOT_EVER
                 continue
             try:
                 store.seal_before(Timeline.day_start(state.now_ms() - stream.timeline.grace_ms))
-                captures = snapshot.due(store, journal)
-                if captures:
-                    written, failed = await asyncio.to_thread(snapshot.write_all, captures)
+                written = failed = 0
+                for capture in snapshot.due(store, journal):  # one day at a time: copied here, written in a thread
+                    ok, bad = await asyncio.to_thread(snapshot.write_all, [capture])
+                    written, failed = written + ok, failed + bad
+                if written or failed:
                     log.info("dataset %s: wrote %d day snapshots (%d failed)", stream.ds, written, failed)
             except Exception:  # a snapshot only saves time at the next restart: never worth a crash
                 log.exception("dataset %s: snapshots skipped this round", stream.ds)

@@ -51,7 +51,7 @@ def write_history(cfg, data_dir: Path, clock) -> dict[str, dict]:  # type: ignor
     out = {}
     for ds, stream in state.streams.items():
         stream.store.seal_before(Timeline.day_start(int(clock() * 1000) - stream.timeline.grace_ms))
-        captures = snapshot.due(stream.store, stream.store.journal)
+        captures = list(snapshot.due(stream.store, stream.store.journal))
         assert snapshot.write_all(captures) == (len(captures), 0)
         out[ds] = content(stream.store)
         stream.store.journal.close()
@@ -297,7 +297,7 @@ def test_a_capture_is_not_changed_by_what_the_store_does_next(tmp_path):
         poller.backfill()
     store = state.streams["parking"].store
     store.seal_before(parse_instant("2026-03-31T00:00:00Z"))
-    captures = snapshot.due(store, store.journal)
+    captures = list(snapshot.due(store, store.journal))
     before = [(c.day, [(w.times.tobytes(), w.sites.tobytes(), w.values.tobytes()) for w in c.windows]) for c in captures]
     start = store.window_starts(parse_instant("2026-03-30T00:00:00Z"))[0]
     store.restore([{"s": "zz/new-site", "t": start + 1, "v": {"vacantSpaces": 1}}])  # what a follower's tail does

@@ -212,22 +212,23 @@ class DayCapture:
     values: list[Mapping[str, Any]]
 
 
-def due(store: DatasetStore, journal: DatasetLog) -> list[DayCapture]:
-    """The sealed days whose snapshot is missing or older than their log. Called on the event
-    loop, which it leaves with copies of the windows (a memory copy per array): the thread
-    that writes them then reads nothing the loop can change."""
-    out = []
+def due(store: DatasetStore, journal: DatasetLog) -> Iterator[DayCapture]:
+    """The sealed days whose snapshot is missing or older than their log, one at a time. Run on
+    the event loop: each leaves it with copies of one day's windows (a memory copy per array),
+    so the thread that writes them reads nothing the loop can change, and a first run over a
+    long history holds one day's copy at a time, not the whole store's."""
     for path in journal.day_paths():
         day = _day_of(path)
         if day is None or day + DAY_MS > store.sealed_before or day < store.retained_from:
             continue
-        size = path.stat().st_size
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            continue  # retention removed it meanwhile
         if _snapshot_log_size(snapshot_path(path)) == size:
             continue
         windows = [w.copy() for s in store.window_starts(day, day + DAY_MS) if (w := store.window(s)) is not None]
-        out.append(DayCapture(day, path, size, store.window_ms, windows,
-                              list(store.names.names), list(store.shared_values.values)))
-    return out
+        yield DayCapture(day, path, size, store.window_ms, windows, list(store.names.names), list(store.shared_values.values))
 
 
 def write(capture: DayCapture) -> int:
