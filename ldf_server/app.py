@@ -25,8 +25,7 @@ from ldf_server.fragments.urls import Urls
 from ldf_server.http import events, openapi
 from ldf_server.http.auth import load_sources
 from ldf_server.http.metrics import METRICS, Metrics
-from ldf_server.http.middleware import problems_and_cors
-from ldf_server.logs import with_request_id
+from ldf_server.http.middleware import front
 from ldf_server.http.routes import add_routes
 from ldf_server.http.state import STATE, ServerState
 from ldf_server.records import Site
@@ -79,9 +78,8 @@ def create_app(config: Config, *, state: ServerState | None = None, run_feeds: b
     """
     state = state if state is not None else build_state(config)
     state.metrics = Metrics(state)  # a registry per app: many apps share one test process
-    app = web.Application(
-        middlewares=[state.metrics.middleware, with_request_id, problems_and_cors], client_max_size=MAX_REQUEST_BODY
-    )
+    # One middleware for every cross-cutting rule (request id, metrics, CORS, problems): see http/middleware.py.
+    app = web.Application(middlewares=[front(state, state.metrics)], client_max_size=MAX_REQUEST_BODY)
     app[STATE] = state
     app[METRICS] = state.metrics
     add_routes(app)

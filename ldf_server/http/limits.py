@@ -89,7 +89,8 @@ class GuardedRequestHandler(RequestHandler):
         self._limits = server_config
         self._counted = False
         self._refused: asyncio.Handle | None = None
-        self._head_timer: asyncio.TimerHandle | None = None
+        self._head_timer: asyncio.TimerHandle | None = None  # armed for a deadline at or before the current one
+        self._head_since: float | None = None  # loop time the current request head began; None: no head under way
         self._head_bytes = 0  # bytes of the current request head received so far
         self._line_bytes = 0  # bytes of its request line (up to the first LF)
         self._line_done = False
@@ -129,17 +130,34 @@ class GuardedRequestHandler(RequestHandler):
 
     # -- deadline for the request head ----------------------------------------------------
 
+    # The timer is lazy: a head that completes only clears ``_head_since``, and the timer, when
+    # it fires, re-arms itself for the deadline of the head under way then, if any. Arming and
+    # cancelling a timer for every request of a kept-alive connection cost as much as routing it.
+
     def _begin_head(self) -> None:
         self._head_bytes = self._line_bytes = 0
         self._line_done = False
         self._head_start = b""
-        self._disarm()
-        self._head_timer = self._loop.call_later(self._limits.header_timeout, self._head_too_slow)
+        self._head_since = since = self._loop.time()
+        if self._head_timer is None:
+            self._head_timer = self._loop.call_at(since + self._limits.header_timeout, self._check_head)
 
     def _disarm(self) -> None:
+        self._head_since = None
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
+
+    def _check_head(self) -> None:
+        self._head_timer = None
+        since = self._head_since
+        if since is None:
+            return  # no head under way: the next one arms the timer again
+        deadline = since + self._limits.header_timeout
+        if self._loop.time() < deadline:
+            self._head_timer = self._loop.call_at(deadline, self._check_head)
+            return
+        self._head_too_slow()
 
     def _awaiting_request(self) -> bool:
         waiter = self._waiter
@@ -148,9 +166,9 @@ class GuardedRequestHandler(RequestHandler):
     def data_received(self, data: bytes) -> None:
         if self._refused is not None:
             return  # dropped: the 503 is already on its way
-        if data and self._head_timer is None and self._awaiting_request():
+        if data and self._head_since is None and self._awaiting_request():
             self._begin_head()  # the first byte of the next request on a kept-alive connection
-        if self._head_timer is not None:
+        if self._head_since is not None:
             self._head_bytes += len(data)
             if len(self._head_start) < 5:
                 self._head_start += data[:5 - len(self._head_start)]
@@ -161,10 +179,10 @@ class GuardedRequestHandler(RequestHandler):
         before = self._request_count
         super().data_received(data)
         if self._request_count != before:  # a head was parsed (or refused by the parser)
-            self._disarm()
+            self._head_since = None
 
     def _head_too_slow(self) -> None:
-        self._head_timer = None
+        self._head_since = None
         transport = self.transport
         if transport is None or self._force_close or self._close:
             return
