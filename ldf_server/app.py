@@ -25,6 +25,7 @@ from ldf_server.fragments.urls import Urls
 from ldf_server.http import events, openapi
 from ldf_server.http.auth import load_sources
 from ldf_server.http.metrics import METRICS, Metrics
+from ldf_server.http.fastpath import FAST_PATH, fast_path
 from ldf_server.http.middleware import front
 from ldf_server.http.routes import add_routes
 from ldf_server.http.state import STATE, ServerState
@@ -82,6 +83,7 @@ def create_app(config: Config, *, state: ServerState | None = None, run_feeds: b
     app = web.Application(middlewares=[front(state, state.metrics)], client_max_size=MAX_REQUEST_BODY)
     app[STATE] = state
     app[METRICS] = state.metrics
+    app[FAST_PATH] = fast_path(state, state.metrics)  # taken by the guarded server (http/limits.py)
     add_routes(app)
     events.setup(app)  # live push: wakes /{ds}/events clients, ends their streams on shutdown
     openapi.setup(app)  # /openapi.json: built once at start-up, when every route is in place

@@ -141,8 +141,12 @@ def _remember(memo: dict, key: object, value: object) -> None:  # type: ignore[t
 
 async def window(request: web.Request) -> web.Response:
     state, fragments = dataset_of(request)
+    return window_page(request, state, fragments, request.match_info["start"])
+
+
+def window_page(request: web.BaseRequest, state: ServerState, fragments: StreamFragments, text: str) -> web.Response:
+    """``/{ds}/windows/{start}`` once routed (also by ``http/fastpath.py``, which routes it itself)."""
     now = state.now_ms()
-    text = request.match_info["start"]
     start = _canonical_starts.get(text)
     if start is None:
         try:
@@ -169,6 +173,7 @@ async def window(request: web.Request) -> web.Response:
         request, state.cache, token=fragments.window_token(start, now), page_iri=iris[0],
         meta=iris[1], build=lambda: fragments.window(start, now),
         max_age=lambda: state.max_age(fragments),  # asked only while the page is open
+        state=state,
     )
 
 
@@ -199,11 +204,16 @@ async def member(request: web.Request) -> web.Response:
 
 async def latest(request: web.Request) -> web.Response:
     state, fragments = dataset_of(request)
+    return latest_page(request, state, fragments)
+
+
+def latest_page(request: web.BaseRequest, state: ServerState, fragments: StreamFragments) -> web.Response:
+    """``/{ds}/latest`` once routed (also by ``http/fastpath.py``, which routes it itself)."""
     now = state.now_ms()
     iri = state.urls.latest(fragments.ds)
     return respond(
         request, state.cache, token=fragments.store.version, page_iri=iri, meta=(iri,),
-        build=lambda: latest_doc.latest(fragments, now), max_age=state.max_age(fragments),
+        build=lambda: latest_doc.latest(fragments, now), max_age=state.max_age(fragments), state=state,
     )
 
 

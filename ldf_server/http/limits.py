@@ -21,6 +21,9 @@ What aiohttp offers, and what this module adds (every value comes from ``[server
   know, a handler exception the middleware let through): ``handle_error`` is overridden, and
   HTTP errors raised outside the middleware are turned into problems.
 
+The guarded server also asks ``http/fastpath.py`` first, before the app's router: plain
+``GET``s of latest and window pages are answered there by the same handler code.
+
 Bodies are bounded where they are read: ``POST …/push/…`` reads at most ``max_push_body``
 bytes within ``body_timeout`` (:mod:`ldf_server.http.push`); no other route reads a body, and
 aiohttp discards an unread one for at most ``LINGERING_S`` before closing the connection.
@@ -43,6 +46,7 @@ from aiohttp.http_exceptions import BadHttpMessage, HttpProcessingError, LineToo
 from aiohttp.web_protocol import RequestHandler
 
 from ldf_server.config import ServerConfig
+from ldf_server.http.fastpath import FAST_PATH
 from ldf_server.http.middleware import CORS_HEADERS
 from ldf_server.http.problems import problem_response
 
@@ -226,10 +230,18 @@ class GuardedRequestHandler(RequestHandler):
 
 def problems_outside_middleware(
     handler: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]],
+    fast: Callable[[web.BaseRequest], web.StreamResponse | None] | None = None,
 ) -> Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]:
-    """HTTP errors that aiohttp raises before the middleware runs (an unknown ``Expect``) as problems."""
+    """HTTP errors that aiohttp raises before the middleware runs (an unknown ``Expect``) as problems.
+
+    ``fast``: asked first; what it answers skips the app's router and middleware chain
+    (``http/fastpath.py``: cached pages, answered by the same handler code)."""
 
     async def guarded(request: web.BaseRequest) -> web.StreamResponse:
+        if fast is not None:
+            resp = fast(request)
+            if resp is not None:
+                return resp
         try:
             return await handler(request)
         except web.HTTPException as exc:
@@ -245,8 +257,8 @@ def problems_outside_middleware(
 class GuardedServer(web.Server):
     """aiohttp's server (the protocol factory), making :class:`GuardedRequestHandler` connections."""
 
-    def __init__(self, handler: Any, *, server_config: ServerConfig, **kwargs: Any) -> None:
-        super().__init__(problems_outside_middleware(handler), **kwargs)
+    def __init__(self, handler: Any, *, server_config: ServerConfig, fast: Any = None, **kwargs: Any) -> None:
+        super().__init__(problems_outside_middleware(handler, fast), **kwargs)
         self.server_config = server_config
         self.open_connections = 0
         self.refused_connections = 0
@@ -270,6 +282,7 @@ class GuardedAppRunner(web.AppRunner):
             handler_cancellation=plain.handler_cancellation,
             loop=asyncio.get_running_loop(),
             server_config=self.server_config,
+            fast=self.app.get(FAST_PATH),
             **plain._kwargs,
         )
 

@@ -114,6 +114,19 @@ class RequestCounters:
             statuses = self._statuses
             statuses[status] = statuses.get(status, 0) + 1
 
+    def count_pattern(self, pattern: str, method: str, status: int, elapsed: float) -> None:
+        """:meth:`count` for a request answered without the router (``http/fastpath.py``): the
+        same series as when the route ``pattern`` answers it."""
+        series = self._series.get((pattern, method))
+        if series is None:
+            series = self._new(pattern, method)
+        series.requests += 1
+        latency = series.latency
+        latency.total += elapsed
+        latency.buckets[bisect_left(LATENCY_BUCKETS, elapsed)] += 1
+        statuses = self._statuses
+        statuses[status] = statuses.get(status, 0) + 1
+
     def _series_of(self, request: web.Request, route: web.AbstractRoute) -> _Series:
         if route.resource is None:  # no route matched: a fresh SystemRoute per request, never key by it
             method = request.method if request.method in METHODS else "other"

@@ -38,7 +38,7 @@ SERVED_WHILE_STARTING = ("/health/", "/metrics", "/context.jsonld", "/_assets/",
 STARTING_RETRY_S = 5
 
 ALLOW_ORIGIN = "Access-Control-Allow-Origin"
-__all__ = ["CORS_HEADERS", "PREFLIGHT_HEADERS", "front"]  # CORS_HEADERS: limits.py and events.py take them from here
+__all__ = ["CORS_HEADERS", "PREFLIGHT_HEADERS", "finish", "front"]  # CORS_HEADERS: limits.py and events.py take them from here
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
@@ -49,7 +49,6 @@ def front(state: ServerState, metrics: Metrics) -> Middleware:
     clock = time.perf_counter
     count = metrics.count
     set_id, reset_id = request_id.set, request_id.reset
-    cors = CORS_HEADERS
 
     @web.middleware
     async def front_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -78,10 +77,7 @@ def front(state: ServerState, metrics: Metrics) -> Middleware:
             except Exception:
                 log.exception("unhandled error serving %s %s", request.method, request.path_qs)
                 resp = problem_response(500, "the server failed to answer this request; it has been logged")
-            headers = resp.headers
-            if ALLOW_ORIGIN not in headers:  # prepared header sets of cached pages have them already
-                headers.update(cors)
-            headers["X-Request-Id"] = rid
+            finish(resp, rid)
             status = resp.status
             return resp
         finally:
@@ -89,6 +85,14 @@ def front(state: ServerState, metrics: Metrics) -> Middleware:
             count(request, status, clock() - started)
 
     return front_middleware
+
+
+def finish(resp: web.StreamResponse, rid: str) -> None:
+    """CORS and the request id on a response (prepared header sets of cached pages have CORS already)."""
+    headers = resp.headers
+    if ALLOW_ORIGIN not in headers:
+        headers.update(CORS_HEADERS)
+    headers["X-Request-Id"] = rid
 
 
 def _starting(request: web.Request) -> web.Response:

@@ -11,7 +11,7 @@ from ldf_server.fragments.fragment import Fragment
 from ldf_server.http.negotiation import accepts_gzip, choose
 from ldf_server.http.problems import Problem
 from ldf_server.http.representations import VARY, Encoded, RepresentationCache
-from ldf_server.http.state import STATE
+from ldf_server.http.state import STATE, ServerState
 from ldf_server.html import render as html
 from ldf_server.html.views import FORMATS
 from ldf_server.rdf import jsonld, syntaxes
@@ -33,7 +33,7 @@ CHOSEN_MAX = 1024
 _chosen: dict[tuple[str | None, tuple[str, ...]], str | None] = {}  # (Accept, offers) → media type
 
 
-def negotiate(request: web.Request, offers: tuple[str, ...] = JSONLD_OFFERS) -> str:
+def negotiate(request: web.BaseRequest, offers: tuple[str, ...] = JSONLD_OFFERS) -> str:
     """The media type to answer with: ``?format=`` when given (links in a browser cannot set
     ``Accept``), else the ``Accept`` header."""
     if request.query_string and "format" in request.query:
@@ -75,7 +75,7 @@ def html_view(fragment: Fragment, page_iri: str, formats: list[str], home: str) 
 
 
 def respond(
-    request: web.Request,
+    request: web.BaseRequest,
     cache: RepresentationCache,
     *,
     token: object,
@@ -86,6 +86,7 @@ def respond(
     offers: tuple[str, ...] = PAGE_OFFERS,
     body: Callable[[], bytes] | None = None,
     page: HtmlRenderer | None = None,
+    state: ServerState | None = None,
 ) -> web.Response:
     """Negotiate, then send the cached bytes of the resource in that syntax.
 
@@ -93,13 +94,14 @@ def respond(
     triples go into the page's metadata graph in quad syntaxes; ``body`` overrides the
     JSON-LD encoding (for documents that are not fragments, such as the context itself);
     ``page`` overrides the HTML view (the dashboard at ``/``). HTML is cached like the others.
+    ``state``: the server's, when the request was not routed by the app (``http/fastpath.py``).
     """
     media = negotiate(request, offers)
     syntax = "jsonld" if media in JSONLD_OFFERS else media
     key = (request.path, syntax)
     item = cache.get(key, token)
     if item is None:
-        state = request.app[STATE]
+        state = state or request.app[STATE]
         fragment = build()
         if syntax == "jsonld":
             encoded = body() if body else None
@@ -111,19 +113,20 @@ def respond(
         item = Encoded.of(fragment, token, encoded)
         cache.put(key, item)
     if media == HTML:
-        return send_html(request, item, max_age=max_age)
+        return send_html(request, item, max_age=max_age, state=state)
     return send(request, item, media, max_age=max_age)
 
 
-def send_html(request: web.Request, item: Encoded, *, max_age: MaxAge) -> web.Response:
+def send_html(request: web.BaseRequest, item: Encoded, *, max_age: MaxAge, state: ServerState | None = None) -> web.Response:
     """``send`` for an HTML view: its scripts only from this server (no inline script), no sniffing."""
     resp = send(request, item, HTML_CONTENT_TYPE, max_age=max_age)
-    resp.headers["Content-Security-Policy"] = html.content_security_policy(request.app[STATE].config.server.map_tiles)
+    state = state or request.app[STATE]
+    resp.headers["Content-Security-Policy"] = html.content_security_policy(state.config.server.map_tiles)
     resp.headers["X-Content-Type-Options"] = "nosniff"
     return resp
 
 
-def not_modified(request: web.Request, item: Encoded) -> bool:
+def not_modified(request: web.BaseRequest, item: Encoded) -> bool:
     inm = request.headers.get("If-None-Match")
     if inm is not None:
         if inm == item.etag or inm == item.gzip_etag:  # what a cache sends back: the tag it was given
@@ -145,7 +148,7 @@ def cache_control(max_age: int) -> str:
     return f"public, max-age={max_age}, s-maxage={max(0, max_age - 1)}"
 
 
-def send(request: web.Request, item: Encoded, media: str, *, max_age: MaxAge) -> web.Response:
+def send(request: web.BaseRequest, item: Encoded, media: str, *, max_age: MaxAge) -> web.Response:
     """The cached bytes with their headers, or 304. ``max_age`` may be a function: it is asked
     only for mutable resources (immutable ones are cached for a year)."""
     if item.immutable:
