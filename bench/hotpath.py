@@ -1,12 +1,13 @@
 """Per-request Python cost of the hot paths, without sockets: ldf-server next to a bare handler.
 
-wrk on a shared 2-core machine varies by ±10 % from run to run; this does not. Each server's
+wrk on a shared 2-core machine varies by ±10 % or more from run to run. Here each server's
 connection protocol (ldf-server's guarded one, and aiohttp's plain one for the bare app of
 ``bench/bare_server.py``) is fed raw request bytes by hand on a uvloop loop, with a transport
 that only keeps what is written, so what is measured is the Python work per request (parse,
 route, handle, build and serialise the response), not the kernel's. The figures lack the
 ``write``/``read`` system calls that both servers pay equally, so the ratios here are a bit
-stricter than wrk's.
+stricter than wrk's. CPU times still follow the machine's load (``--min`` helps); the
+instruction counts below do not.
 
     .venv/bin/python bench/hotpath.py [--requests 20000] [--rounds 5] [--only latest_304] [--min]
 
@@ -197,6 +198,7 @@ def callgrind_markers() -> tuple[Callable[[], None], Callable[[], None]]:
     """Start and stop callgrind's counting around a measured loop (a tiny C library built with
     gcc from valgrind's header: Python cannot issue valgrind's client requests itself)."""
     import ctypes
+    import shutil
     import subprocess
     import tempfile
 
@@ -204,6 +206,7 @@ def callgrind_markers() -> tuple[Callable[[], None], Callable[[], None]]:
     (tmp / "cg.c").write_text(CALLGRIND_C)
     subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-o", str(tmp / "libcg.so"), str(tmp / "cg.c")], check=True)
     lib = ctypes.CDLL(str(tmp / "libcg.so"))
+    shutil.rmtree(tmp, ignore_errors=True)  # loaded: the file is no longer needed
     return lib.cg_start, lib.cg_stop
 
 

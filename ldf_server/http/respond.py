@@ -10,7 +10,7 @@ from aiohttp import web
 from ldf_server.fragments.fragment import Fragment
 from ldf_server.http.negotiation import accepts_gzip, choose
 from ldf_server.http.problems import Problem
-from ldf_server.http.representations import VARY, Encoded, RepresentationCache
+from ldf_server.http.representations import VARY, Encoded, RepresentationCache  # noqa: F401 - VARY: was defined here
 from ldf_server.http.state import STATE, ServerState
 from ldf_server.html import render as html
 from ldf_server.html.views import FORMATS
