@@ -3,12 +3,14 @@ time, each loaded with wrk on ``/parking/latest`` (200), CPU microseconds per re
 
     .venv/bin/python bench/overhead.py [--seconds 4] [--rounds 2]
 
-Layers: ``full`` (as served), ``-metrics`` (no Prometheus middleware), ``-request-id`` (no
-request-id middleware), ``-limits`` (aiohttp's plain server instead of the guarded one: no
-head deadline timer, connection count or raw-problem hooks), ``bare-app`` (every middleware
-out, still the real handler). A diagnostic for the README's Performance section, not a
-target: every layer here is a feature (DESIGN.md, README "Limits", "Metrics").
-Servers listen on 127.0.0.1 and are stopped by process group.
+Layers: ``full`` (as served), ``-fast-path`` (no shortcut for latest and window pages: router,
+middleware and handler coroutine as for every other route), ``-middleware`` (neither the
+shortcut nor the one middleware: no request id, metrics, CORS or problem documents),
+``-limits`` (aiohttp's plain server instead of the guarded one: no head deadline, connection
+count, raw-problem hooks or shortcut). A diagnostic for the README's Performance section, not
+a target: every layer here is a feature (README "Limits", "Metrics"). For repeatable
+instruction counts without sockets, see ``bench/hotpath.py``. Servers listen on 127.0.0.1 and
+are stopped by process group.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-VARIANTS = ("full", "-metrics", "-request-id", "-limits", "bare-app")
+VARIANTS = ("full", "-fast-path", "-middleware", "-limits")
 
 
 def serve(variant: str, port: int) -> None:
@@ -41,16 +43,13 @@ def serve(variant: str, port: int) -> None:
     cfg = load_config(str(HERE.parent / "config" / "default.toml"))
     server = cfg.server.model_copy(update={"data_dir": None, "port": port, "host": "127.0.0.1"})
     cfg = cfg.model_copy(update={"server": server})
+    from ldf_server.http.fastpath import FAST_PATH
+
     app = create_app(cfg)
-    mws = list(app.middlewares)
-    if variant == "-metrics":
-        mws = mws[1:]
-    elif variant == "-request-id":
-        mws = [mws[0], mws[2]]
-    elif variant == "bare-app":
-        mws = []
-    app.middlewares.clear()  # not frozen yet: the app starts below
-    app.middlewares.extend(mws)
+    if variant in ("-fast-path", "-middleware"):
+        del app[FAST_PATH]
+    if variant == "-middleware":
+        app.middlewares.clear()  # not frozen yet: the app starts below
     if variant == "-limits":
         web.run_app(app, host="127.0.0.1", port=port, loop=uvloop.new_event_loop(), print=None, access_log=None)
     else:

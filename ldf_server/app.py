@@ -25,8 +25,8 @@ from ldf_server.fragments.urls import Urls
 from ldf_server.http import dumps, events, openapi
 from ldf_server.http.auth import load_sources
 from ldf_server.http.metrics import METRICS, Metrics
-from ldf_server.http.middleware import problems_and_cors
-from ldf_server.logs import with_request_id
+from ldf_server.http.fastpath import FAST_PATH, fast_path
+from ldf_server.http.middleware import front
 from ldf_server.http.routes import add_routes
 from ldf_server.http.state import STATE, ServerState
 from ldf_server.records import Site
@@ -89,11 +89,11 @@ def create_app(
     """
     state = state if state is not None else build_state(config)
     state.metrics = Metrics(state)  # a registry per app: many apps share one test process
-    app = web.Application(
-        middlewares=[state.metrics.middleware, with_request_id, problems_and_cors], client_max_size=MAX_REQUEST_BODY
-    )
+    # One middleware for every cross-cutting rule (request id, metrics, CORS, problems): see http/middleware.py.
+    app = web.Application(middlewares=[front(state, state.metrics)], client_max_size=MAX_REQUEST_BODY)
     app[STATE] = state
     app[METRICS] = state.metrics
+    app[FAST_PATH] = fast_path(state, state.metrics)  # taken by the guarded server (http/limits.py)
     add_routes(app)
     events.setup(app)  # live push: wakes /{ds}/events clients, ends their streams on shutdown
     openapi.setup(app)  # /openapi.json: built once at start-up, when every route is in place

@@ -122,32 +122,58 @@ async def day(request: web.Request) -> web.Response:
     return respond(
         request, state.cache, token=fragments.day_token(start, now), page_iri=iri,
         meta=(iri, state.urls.stream(fragments.ds)), build=lambda: fragments.day(start, now),
-        max_age=state.max_age(fragments),
+        max_age=lambda: state.max_age(fragments),  # asked only while the day is open
     )
+
+
+# Window pages are what clients fetch most: what is worked out from the URL alone (the instant
+# of a canonical start, the page's IRI and metadata subjects) is remembered, up to a bound.
+MEMO_MAX = 4096
+_canonical_starts: dict[str, int] = {}  # URL text of a canonical instant → epoch ms
+_window_iris: dict[tuple[object, str, int], tuple[str, tuple[str, str]]] = {}  # (urls, ds, start) → iri, meta
+
+
+def _remember(memo: dict, key: object, value: object) -> None:  # type: ignore[type-arg]
+    if len(memo) >= MEMO_MAX:
+        memo.clear()
+    memo[key] = value
 
 
 async def window(request: web.Request) -> web.Response:
     state, fragments = dataset_of(request)
+    return window_page(request, state, fragments, request.match_info["start"])
+
+
+def window_page(request: web.BaseRequest, state: ServerState, fragments: StreamFragments, text: str) -> web.Response:
+    """``/{ds}/windows/{start}`` once routed (also by ``http/fastpath.py``, which routes it itself)."""
     now = state.now_ms()
-    text = request.match_info["start"]
-    try:
-        start = parse_instant(text)
-    except InstantError:
-        raise Problem(404, f"{text!r} is not a page of this stream; use the search form (?time=) on {state.urls.view(fragments.ds)}", title="No such page") from None
-    canonical = format_instant(start)
-    if canonical != text:
-        if not fragments.timeline.is_window_start(start):
-            raise Problem(404, f"{text} is not the start of a page; ask {state.urls.view(fragments.ds)}?time={canonical}", title="No such page")
-        return web.Response(status=301, headers={"Location": state.urls.window(fragments.ds, start), "Cache-Control": "public, max-age=86400"})
+    start = _canonical_starts.get(text)
+    if start is None:
+        try:
+            start = parse_instant(text)
+        except InstantError:
+            raise Problem(404, f"{text!r} is not a page of this stream; use the search form (?time=) on {state.urls.view(fragments.ds)}", title="No such page") from None
+        canonical = format_instant(start)
+        if canonical != text:
+            if not fragments.timeline.is_window_start(start):
+                raise Problem(404, f"{text} is not the start of a page; ask {state.urls.view(fragments.ds)}?time={canonical}", title="No such page")
+            return web.Response(status=301, headers={"Location": state.urls.window(fragments.ds, start), "Cache-Control": "public, max-age=86400"})
+        _remember(_canonical_starts, text, start)
     try:
         fragments.check_window(start, now)
     except OutOfRange as exc:
         raise _out_of_range(exc) from None
-    iri = state.urls.window(fragments.ds, start)
+    urls = state.urls
+    iris = _window_iris.get((urls, fragments.ds, start))
+    if iris is None:
+        iri = urls.window(fragments.ds, start)
+        iris = (iri, (iri, urls.stream(fragments.ds)))
+        _remember(_window_iris, (urls, fragments.ds, start), iris)
     return respond(
-        request, state.cache, token=fragments.window_token(start, now), page_iri=iri,
-        meta=(iri, state.urls.stream(fragments.ds)), build=lambda: fragments.window(start, now),
-        max_age=state.max_age(fragments),
+        request, state.cache, token=fragments.window_token(start, now), page_iri=iris[0],
+        meta=iris[1], build=lambda: fragments.window(start, now),
+        max_age=lambda: state.max_age(fragments),  # asked only while the page is open
+        state=state,
     )
 
 
@@ -178,11 +204,16 @@ async def member(request: web.Request) -> web.Response:
 
 async def latest(request: web.Request) -> web.Response:
     state, fragments = dataset_of(request)
+    return latest_page(request, state, fragments)
+
+
+def latest_page(request: web.BaseRequest, state: ServerState, fragments: StreamFragments) -> web.Response:
+    """``/{ds}/latest`` once routed (also by ``http/fastpath.py``, which routes it itself)."""
     now = state.now_ms()
     iri = state.urls.latest(fragments.ds)
     return respond(
         request, state.cache, token=fragments.store.version, page_iri=iri, meta=(iri,),
-        build=lambda: latest_doc.latest(fragments, now), max_age=state.max_age(fragments),
+        build=lambda: latest_doc.latest(fragments, now), max_age=state.max_age(fragments), state=state,
     )
 
 

@@ -21,6 +21,9 @@ What aiohttp offers, and what this module adds (every value comes from ``[server
   know, a handler exception the middleware let through): ``handle_error`` is overridden, and
   HTTP errors raised outside the middleware are turned into problems.
 
+The guarded server also asks ``http/fastpath.py`` first, before the app's router: plain
+``GET``s of latest and window pages are answered there by the same handler code.
+
 Bodies are bounded where they are read: ``POST …/push/…`` reads at most ``max_push_body``
 bytes within ``body_timeout`` (:mod:`ldf_server.http.push`); no other route reads a body, and
 aiohttp discards an unread one for at most ``LINGERING_S`` before closing the connection.
@@ -45,6 +48,7 @@ from aiohttp.http_exceptions import BadHttpMessage, HttpProcessingError, LineToo
 from aiohttp.web_protocol import RequestHandler
 
 from ldf_server.config import ServerConfig
+from ldf_server.http.fastpath import FAST_PATH
 from ldf_server.http.middleware import CORS_HEADERS
 from ldf_server.http.problems import problem_response
 
@@ -91,7 +95,8 @@ class GuardedRequestHandler(RequestHandler):
         self._limits = server_config
         self._counted = False
         self._refused: asyncio.Handle | None = None
-        self._head_timer: asyncio.TimerHandle | None = None
+        self._head_timer: asyncio.TimerHandle | None = None  # armed for a deadline at or before the current one
+        self._head_since: float | None = None  # loop time the current request head began; None: no head under way
         self._head_bytes = 0  # bytes of the current request head received so far
         self._line_bytes = 0  # bytes of its request line (up to the first LF)
         self._line_done = False
@@ -131,17 +136,34 @@ class GuardedRequestHandler(RequestHandler):
 
     # -- deadline for the request head ----------------------------------------------------
 
+    # The timer is lazy: a head that completes only clears ``_head_since``, and the timer, when
+    # it fires, re-arms itself for the deadline of the head under way then, if any. Arming and
+    # cancelling a timer for every request of a kept-alive connection cost as much as routing it.
+
     def _begin_head(self) -> None:
         self._head_bytes = self._line_bytes = 0
         self._line_done = False
         self._head_start = b""
-        self._disarm()
-        self._head_timer = self._loop.call_later(self._limits.header_timeout, self._head_too_slow)
+        self._head_since = since = self._loop.time()
+        if self._head_timer is None:
+            self._head_timer = self._loop.call_at(since + self._limits.header_timeout, self._check_head)
 
     def _disarm(self) -> None:
+        self._head_since = None
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
+
+    def _check_head(self) -> None:
+        self._head_timer = None
+        since = self._head_since
+        if since is None:
+            return  # no head under way: the next one arms the timer again
+        deadline = since + self._limits.header_timeout
+        if self._loop.time() < deadline:
+            self._head_timer = self._loop.call_at(deadline, self._check_head)
+            return
+        self._head_too_slow()
 
     def _awaiting_request(self) -> bool:
         waiter = self._waiter
@@ -150,9 +172,9 @@ class GuardedRequestHandler(RequestHandler):
     def data_received(self, data: bytes) -> None:
         if self._refused is not None:
             return  # dropped: the 503 is already on its way
-        if data and self._head_timer is None and self._awaiting_request():
+        if data and self._head_since is None and self._awaiting_request():
             self._begin_head()  # the first byte of the next request on a kept-alive connection
-        if self._head_timer is not None:
+        if self._head_since is not None:
             self._head_bytes += len(data)
             if len(self._head_start) < 5:
                 self._head_start += data[:5 - len(self._head_start)]
@@ -163,10 +185,10 @@ class GuardedRequestHandler(RequestHandler):
         before = self._request_count
         super().data_received(data)
         if self._request_count != before:  # a head was parsed (or refused by the parser)
-            self._disarm()
+            self._head_since = None
 
     def _head_too_slow(self) -> None:
-        self._head_timer = None
+        self._head_since = None
         transport = self.transport
         if transport is None or self._force_close or self._close:
             return
@@ -210,10 +232,18 @@ class GuardedRequestHandler(RequestHandler):
 
 def problems_outside_middleware(
     handler: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]],
+    fast: Callable[[web.BaseRequest], web.StreamResponse | None] | None = None,
 ) -> Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]:
-    """HTTP errors that aiohttp raises before the middleware runs (an unknown ``Expect``) as problems."""
+    """HTTP errors that aiohttp raises before the middleware runs (an unknown ``Expect``) as problems.
+
+    ``fast``: asked first; what it answers skips the app's router and middleware chain
+    (``http/fastpath.py``: cached pages, answered by the same handler code)."""
 
     async def guarded(request: web.BaseRequest) -> web.StreamResponse:
+        if fast is not None:
+            resp = fast(request)
+            if resp is not None:
+                return resp
         try:
             return await handler(request)
         except web.HTTPException as exc:
@@ -229,8 +259,8 @@ def problems_outside_middleware(
 class GuardedServer(web.Server):
     """aiohttp's server (the protocol factory), making :class:`GuardedRequestHandler` connections."""
 
-    def __init__(self, handler: Any, *, server_config: ServerConfig, **kwargs: Any) -> None:
-        super().__init__(problems_outside_middleware(handler), **kwargs)
+    def __init__(self, handler: Any, *, server_config: ServerConfig, fast: Any = None, **kwargs: Any) -> None:
+        super().__init__(problems_outside_middleware(handler, fast), **kwargs)
         self.server_config = server_config
         self.open_connections = 0
         self.refused_connections = 0
@@ -254,6 +284,7 @@ class GuardedAppRunner(web.AppRunner):
             handler_cancellation=plain.handler_cancellation,
             loop=asyncio.get_running_loop(),
             server_config=self.server_config,
+            fast=self.app.get(FAST_PATH),
             **plain._kwargs,
         )
 

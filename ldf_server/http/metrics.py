@@ -5,8 +5,8 @@ several apps in one process (the tests) never share or clash over series.
 
 Two kinds of series:
 
-- counted as they happen, by :meth:`Metrics.middleware`: requests and latency per
-  route and responses per status code. The route label is the route's pattern
+- counted as they happen, by :meth:`RequestCounters.count` (called by the app's middleware):
+  requests and latency per route and responses per status code. The route label is the route's pattern
   (``/{ds}/windows/{start}``), never the requested path, and every request that matches
   no route is counted under ``unmatched``, so the number of series stays fixed however
   many distinct URLs clients ask for;
@@ -21,20 +21,14 @@ appended per dataset (``ldf_log_appended_bytes_total``).
 
 from __future__ import annotations
 
-import asyncio
-import time
-from typing import Awaitable, Callable, Iterator
+from bisect import bisect_left
+from itertools import accumulate
+from typing import Iterator
 
 from aiohttp import web
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    ProcessCollector,
-    disable_created_metrics,
-    generate_latest,
-)
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry, Counter, ProcessCollector, disable_created_metrics, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.utils import floatToGoString
 
 from ldf_server.http.state import ServerState
 
@@ -47,32 +41,20 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 
 disable_created_metrics()  # no *_created series: they would double every counter for no use here
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
 class Metrics:
-    """The app's registry, the request middleware and the hook for the durable log."""
+    """The app's registry, the per-request counters and the hook for the durable log."""
 
     def __init__(self, state: ServerState) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("ldf_http_requests", "HTTP requests per route pattern and method.",
-                                ["route", "method"], registry=self.registry)
-        self.latency = Histogram("ldf_http_request_duration_seconds",
-                                 "Time from receiving a request to its response being ready, per route pattern.",
-                                 ["route"], buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.responses = Counter("ldf_http_responses", "HTTP responses per status code.", ["status"],
-                                 registry=self.registry)
+        self.http = RequestCounters()
+        self.registry.register(self.http)
         self.log_bytes = Counter("ldf_log_appended_bytes", "Bytes appended to the durable event log, per dataset.",
                                  ["dataset"], registry=self.registry)
         for ds in state.streams:
             self.log_bytes.labels(ds)  # every dataset's series exists (at 0) before the first append
         self.registry.register(StateCollector(state))
         ProcessCollector(registry=self.registry)  # memory, CPU, open files of this process
-        # Label children, looked up once per route / status / method and reused for every request.
-        self._routes: dict[object, tuple[Counter, Histogram]] = {}
-        self._unmatched: dict[str, tuple[Counter, Histogram]] = {}
-        self._statuses: dict[int, Counter] = {}
-        self.middleware = self._middleware()
+        self.count = self.http.count
 
     def log_appended(self, dataset: str, nbytes: int) -> None:
         """Hook for the durable log: call after ``nbytes`` were appended to ``dataset``'s log."""
@@ -81,55 +63,107 @@ class Metrics:
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
 
-    def _children(self, request: web.Request) -> tuple[Counter, Histogram]:
+
+class _Latency:
+    """One route pattern's latency histogram: a count per bucket (not cumulative) and the sum."""
+
+    __slots__ = ("buckets", "total")
+
+    def __init__(self) -> None:
+        self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)  # the last one: over the largest bound (+Inf)
+        self.total = 0.0
+
+
+class _Series:
+    """What one route (pattern and method) counts: its requests, and its pattern's latencies."""
+
+    __slots__ = ("requests", "latency")
+
+    def __init__(self, latency: _Latency) -> None:
+        self.requests = 0
+        self.latency = latency
+
+
+class RequestCounters:
+    """Requests per route and method, latency per route, responses per status: plain integers.
+
+    Counted by :meth:`count` on every request (from the app's middleware), and turned into
+    Prometheus families only when scraped. ``prometheus_client``'s own counters take a lock
+    and run several Python calls per increment, which showed up on the per-request profile of
+    a cached page; everything here runs on the event loop, so no lock is needed.
+    """
+
+    def __init__(self) -> None:
+        self._routes: dict[object, _Series] = {}  # route object → its series
+        self._unmatched: dict[str, _Series] = {}  # method → series of requests that matched no route
+        self._series: dict[tuple[str, str], _Series] = {}  # (pattern, method) → series, in order of appearance
+        self._latency: dict[str, _Latency] = {}  # pattern → histogram
+        self._statuses: dict[int, int] = {}
+
+    def count(self, request: web.Request, status: int, elapsed: float) -> None:
+        """One request answered (``status`` 0: none was sent, the client went away) in ``elapsed`` seconds."""
         route = request.match_info.route
-        children = self._routes.get(route)
-        if children is not None:
-            return children
-        if route.resource is None:  # no route matched: a fresh SystemRoute per request, never cache by it
+        series = self._routes.get(route)
+        if series is None:
+            series = self._series_of(request, route)
+        series.requests += 1
+        latency = series.latency
+        latency.total += elapsed
+        latency.buckets[bisect_left(LATENCY_BUCKETS, elapsed)] += 1
+        if status:
+            statuses = self._statuses
+            statuses[status] = statuses.get(status, 0) + 1
+
+    def count_pattern(self, pattern: str, method: str, status: int, elapsed: float) -> None:
+        """:meth:`count` for a request answered without the router (``http/fastpath.py``): the
+        same series as when the route ``pattern`` answers it."""
+        series = self._series.get((pattern, method))
+        if series is None:
+            series = self._new(pattern, method)
+        series.requests += 1
+        latency = series.latency
+        latency.total += elapsed
+        latency.buckets[bisect_left(LATENCY_BUCKETS, elapsed)] += 1
+        statuses = self._statuses
+        statuses[status] = statuses.get(status, 0) + 1
+
+    def _series_of(self, request: web.Request, route: web.AbstractRoute) -> _Series:
+        if route.resource is None:  # no route matched: a fresh SystemRoute per request, never key by it
             method = request.method if request.method in METHODS else "other"
-            children = self._unmatched.get(method)
-            if children is None:
-                children = self._unmatched[method] = (
-                    self.requests.labels(UNMATCHED, method), self.latency.labels(UNMATCHED))
-            return children
-        pattern = route.resource.canonical
-        children = self._routes[route] = (self.requests.labels(pattern, route.method), self.latency.labels(pattern))
-        return children
+            series = self._unmatched.get(method)
+            if series is None:
+                series = self._unmatched[method] = self._new(UNMATCHED, method)
+            return series
+        series = self._routes[route] = self._new(route.resource.canonical, route.method)
+        return series
 
-    def _status(self, status: int) -> Counter:
-        child = self._statuses.get(status)
-        if child is None:
-            child = self._statuses[status] = self.responses.labels(str(status))
-        return child
+    def _new(self, pattern: str, method: str) -> _Series:
+        series = self._series.get((pattern, method))
+        if series is None:
+            latency = self._latency.get(pattern)
+            if latency is None:
+                latency = self._latency[pattern] = _Latency()
+            series = self._series[(pattern, method)] = _Series(latency)
+        return series
 
-    def _middleware(self) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
-        clock = time.perf_counter
-
-        @web.middleware
-        async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
-            started = clock()
-            status = 0
-            try:
-                response = await handler(request)
-                status = response.status
-                return response
-            except web.HTTPException as exc:  # redirects and errors raised past the problem middleware
-                status = exc.status
-                raise
-            except asyncio.CancelledError:  # the client went away: no response was sent
-                raise
-            except Exception:
-                status = 500
-                raise
-            finally:
-                requests, latency = self._children(request)
-                requests.inc()
-                latency.observe(clock() - started)
-                if status:
-                    self._status(status).inc()
-
-        return count_requests
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily("ldf_http_requests", "HTTP requests per route pattern and method.",
+                                       labels=["route", "method"])
+        for (pattern, method), series in self._series.items():
+            requests.add_metric([pattern, method], series.requests)
+        yield requests
+        latency = HistogramMetricFamily(
+            "ldf_http_request_duration_seconds",
+            "Time from receiving a request to its response being ready, per route pattern.", labels=["route"])
+        for pattern, hist in self._latency.items():
+            cumulative = list(accumulate(hist.buckets))
+            bounds = [floatToGoString(b) for b in LATENCY_BUCKETS] + ["+Inf"]
+            latency.add_metric([pattern], list(zip(bounds, cumulative)), hist.total)
+        yield latency
+        responses = CounterMetricFamily("ldf_http_responses", "HTTP responses per status code.", labels=["status"])
+        for status, n in self._statuses.items():
+            responses.add_metric([str(status)], n)
+        yield responses
 
 
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)  # this app's own, even when apps share a state

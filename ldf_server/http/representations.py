@@ -2,7 +2,7 @@
 
 Serving a cached representation does no serialisation work: the handler compares a
 cheap token (the store version, or "immutable") and sends the stored bytes, gzipping
-once on first demand.
+once on first demand, with a header set built once per representation.
 """
 
 from __future__ import annotations
@@ -12,11 +12,18 @@ import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from multidict import CIMultiDict
+
 from ldf_server.fragments.fragment import Fragment
+from ldf_server.http.cors import CORS_HEADERS
 from ldf_server.rdf import jsonld
 from ldf_server.timeutil import http_date
 
 MIN_GZIP_BYTES = 860  # below about one packet, compression costs more than it saves
+VARY = "Accept, Accept-Encoding"
+
+
+MAX_HEADER_SETS = 32  # per representation: (media type, Cache-Control, coding, status) combinations kept
 
 
 @dataclass(slots=True)
@@ -28,6 +35,12 @@ class Encoded:
     modified: float
     immutable: bool
     _gzipped: bytes | None = field(default=None, repr=False)
+    gzip_etag: str = ""  # a different content coding is a different representation: its strong tag differs
+    _headers: dict[tuple[str | None, str, bool], CIMultiDict[str]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.gzip_etag:
+            self.gzip_etag = self.etag[:-1] + '-gz"'
 
     @classmethod
     def of(cls, fragment: Fragment, token: object, body: bytes | None = None) -> "Encoded":
@@ -42,10 +55,25 @@ class Encoded:
             immutable=fragment.immutable,
         )
 
-    @property
-    def gzip_etag(self) -> str:
-        # A different content coding is a different representation: its strong tag differs.
-        return self.etag[:-1] + '-gz"'
+    def headers(self, media: str | None, cache_control: str, gzipped: bool) -> CIMultiDict[str]:
+        """The response headers of this representation (``media`` None: of a 304), built once per
+        combination and copied into each response (aiohttp copies what it is given), CORS included."""
+        key = (media, cache_control, gzipped)
+        headers = self._headers.get(key)
+        if headers is None:
+            if len(self._headers) >= MAX_HEADER_SETS:  # a mutable page's max-age counts down: do not grow
+                self._headers.clear()
+            headers = self._headers[key] = CIMultiDict()
+            if media is not None:
+                headers["Content-Type"] = media
+            headers["Last-Modified"] = self.last_modified
+            headers["Vary"] = VARY
+            headers["Cache-Control"] = cache_control
+            if gzipped and media is not None:
+                headers["Content-Encoding"] = "gzip"
+            headers["ETag"] = self.gzip_etag if gzipped else self.etag
+            headers.update(CORS_HEADERS)
+        return headers
 
     def gzipped(self) -> bytes | None:
         if len(self.body) < MIN_GZIP_BYTES:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from functools import lru_cache
+from typing import Callable, Iterable, Union
 
 from aiohttp import web
 
 from ldf_server.fragments.fragment import Fragment
 from ldf_server.http.negotiation import accepts_gzip, choose
 from ldf_server.http.problems import Problem
-from ldf_server.http.representations import Encoded, RepresentationCache
-from ldf_server.http.state import STATE
+from ldf_server.http.representations import VARY, Encoded, RepresentationCache  # noqa: F401 - VARY: was defined here
+from ldf_server.http.state import STATE, ServerState
 from ldf_server.html import render as html
 from ldf_server.html.views import FORMATS
 from ldf_server.rdf import jsonld, syntaxes
@@ -24,16 +25,26 @@ HTML_CONTENT_TYPE = "text/html; charset=utf-8"
 # HTML last: browsers ask for it by name; "*/*" and no Accept still get JSON-LD.
 PAGE_OFFERS = (*RDF_OFFERS, HTML)
 HtmlRenderer = Callable[[Fragment, str, list[str]], bytes]
+MaxAge = Union[int, Callable[[], int]]  # seconds, or a function asked only when the resource is mutable
 IMMUTABLE = "public, max-age=31536000, immutable"
-VARY = "Accept, Accept-Encoding"
 
 
-def negotiate(request: web.Request, offers: tuple[str, ...] = JSONLD_OFFERS) -> str:
+CHOSEN_MAX = 1024
+_chosen: dict[tuple[str | None, tuple[str, ...]], str | None] = {}  # (Accept, offers) → media type
+
+
+def negotiate(request: web.BaseRequest, offers: tuple[str, ...] = JSONLD_OFFERS) -> str:
     """The media type to answer with: ``?format=`` when given (links in a browser cannot set
     ``Accept``), else the ``Accept`` header."""
-    if "format" in request.query:
+    if request.query_string and "format" in request.query:
         return _format(request.query.getall("format"), offers)
-    media = choose(request.headers.get("Accept"), offers)
+    key = (request.headers.get("Accept"), offers)
+    media = _chosen.get(key, offers)  # (offers: not a media type, so "not yet chosen")
+    if media is offers:
+        media = choose(*key)
+        if len(_chosen) >= CHOSEN_MAX:  # clients send few distinct Accept headers; strangers must not grow it
+            _chosen.clear()
+        _chosen[key] = media
     if media is None:
         raise Problem(
             406,
@@ -64,17 +75,18 @@ def html_view(fragment: Fragment, page_iri: str, formats: list[str], home: str) 
 
 
 def respond(
-    request: web.Request,
+    request: web.BaseRequest,
     cache: RepresentationCache,
     *,
     token: object,
     build: Callable[[], Fragment],
-    max_age: int,
+    max_age: MaxAge,
     page_iri: str,
     meta: Iterable[str] = (),
     offers: tuple[str, ...] = PAGE_OFFERS,
     body: Callable[[], bytes] | None = None,
     page: HtmlRenderer | None = None,
+    state: ServerState | None = None,
 ) -> web.Response:
     """Negotiate, then send the cached bytes of the resource in that syntax.
 
@@ -82,13 +94,14 @@ def respond(
     triples go into the page's metadata graph in quad syntaxes; ``body`` overrides the
     JSON-LD encoding (for documents that are not fragments, such as the context itself);
     ``page`` overrides the HTML view (the dashboard at ``/``). HTML is cached like the others.
+    ``state``: the server's, when the request was not routed by the app (``http/fastpath.py``).
     """
     media = negotiate(request, offers)
     syntax = "jsonld" if media in JSONLD_OFFERS else media
     key = (request.path, syntax)
     item = cache.get(key, token)
-    state = request.app[STATE]
     if item is None:
+        state = state or request.app[STATE]
         fragment = build()
         if syntax == "jsonld":
             encoded = body() if body else None
@@ -100,21 +113,24 @@ def respond(
         item = Encoded.of(fragment, token, encoded)
         cache.put(key, item)
     if media == HTML:
-        return send_html(request, item, max_age=max_age)
+        return send_html(request, item, max_age=max_age, state=state)
     return send(request, item, media, max_age=max_age)
 
 
-def send_html(request: web.Request, item: Encoded, *, max_age: int) -> web.Response:
+def send_html(request: web.BaseRequest, item: Encoded, *, max_age: MaxAge, state: ServerState | None = None) -> web.Response:
     """``send`` for an HTML view: its scripts only from this server (no inline script), no sniffing."""
     resp = send(request, item, HTML_CONTENT_TYPE, max_age=max_age)
-    resp.headers["Content-Security-Policy"] = html.content_security_policy(request.app[STATE].config.server.map_tiles)
+    state = state or request.app[STATE]
+    resp.headers["Content-Security-Policy"] = html.content_security_policy(state.config.server.map_tiles)
     resp.headers["X-Content-Type-Options"] = "nosniff"
     return resp
 
 
-def not_modified(request: web.Request, item: Encoded) -> bool:
+def not_modified(request: web.BaseRequest, item: Encoded) -> bool:
     inm = request.headers.get("If-None-Match")
     if inm is not None:
+        if inm == item.etag or inm == item.gzip_etag:  # what a cache sends back: the tag it was given
+            return True
         if inm.strip() == "*":
             return True
         tags = {t.strip().removeprefix("W/") for t in inm.split(",")}
@@ -126,23 +142,20 @@ def not_modified(request: web.Request, item: Encoded) -> bool:
     return False
 
 
-def send(request: web.Request, item: Encoded, media: str, *, max_age: int) -> web.Response:
-    headers = {
-        "Content-Type": media,
-        "Last-Modified": item.last_modified,
-        "Vary": VARY,
-        "Cache-Control": IMMUTABLE if item.immutable else f"public, max-age={max_age}, s-maxage={max(0, max_age - 1)}",
-    }
-    body = item.body
-    etag = item.etag
-    if accepts_gzip(request.headers.get("Accept-Encoding")):
-        gz = item.gzipped()
-        if gz is not None:
-            body, etag = gz, item.gzip_etag
-            headers["Content-Encoding"] = "gzip"
-    headers["ETag"] = etag
+@lru_cache(maxsize=256)
+def cache_control(max_age: int) -> str:
+    """``Cache-Control`` of a mutable resource that is expected to change in ``max_age`` seconds."""
+    return f"public, max-age={max_age}, s-maxage={max(0, max_age - 1)}"
+
+
+def send(request: web.BaseRequest, item: Encoded, media: str, *, max_age: MaxAge) -> web.Response:
+    """The cached bytes with their headers, or 304. ``max_age`` may be a function: it is asked
+    only for mutable resources (immutable ones are cached for a year)."""
+    if item.immutable:
+        cc = IMMUTABLE
+    else:
+        cc = cache_control(max_age() if callable(max_age) else max_age)
+    gzipped = accepts_gzip(request.headers.get("Accept-Encoding")) and item.gzipped() is not None
     if not_modified(request, item):
-        headers.pop("Content-Type")
-        headers.pop("Content-Encoding", None)
-        return web.Response(status=304, headers=headers)
-    return web.Response(body=body, headers=headers)
+        return web.Response(status=304, headers=item.headers(None, cc, gzipped))
+    return web.Response(body=item._gzipped if gzipped else item.body, headers=item.headers(media, cc, gzipped))

@@ -11,6 +11,10 @@ DS = "{ds:[a-z][a-z0-9-]*}"
 
 def add_routes(app: web.Application) -> None:
     r = app.router
+    # aiohttp tries the routes whose paths start with a variable ({ds}) one by one, in the order
+    # they are added (none of them overlap): the pages clients ask for most often go first.
+    r.add_get(f"/{DS}/windows/{{start}}", handlers.window)
+    r.add_get(f"/{DS}/latest", handlers.latest)
     r.add_get("/", handlers.catalog)
     r.add_get("/context.jsonld", handlers.context)
     r.add_get("/openapi.json", openapi.openapi_json)  # its PATHS table lists every route here
@@ -23,8 +27,6 @@ def add_routes(app: web.Application) -> None:
     r.add_get(f"/{DS}/tpf", tpf.one_dataset)
     r.add_get(f"/{DS}/view", handlers.view)
     r.add_get(f"/{DS}/days/{{day}}", handlers.day)
-    r.add_get(f"/{DS}/windows/{{start}}", handlers.window)
-    r.add_get(f"/{DS}/latest", handlers.latest)
     r.add_get(f"/{DS}/events", events.events)
     r.add_get(f"/{DS}/shape", handlers.shape)
     r.add_get(f"/{DS}/dumps", dumps.redirect)
