@@ -179,13 +179,17 @@ def capture(port: int, key: str, path: str) -> Resource:
     if not etag:
         raise BenchError(f"GET {path} has no ETag")
     status, headers_304, _ = fetch(port, path, {"If-None-Match": etag})
-    if status != 304:
-        # /latest may have changed in between; one retry with a fresh tag.
+    for _ in range(8):
+        if status == 304:
+            break
+        # /latest changes at every poll, and right after start-up the feeds' first polls come
+        # in a burst: try again with a fresh tag a little later.
+        time.sleep(0.5)
         status, headers, body = fetch(port, path)
         etag = header(headers, "ETag") or ""
         status, headers_304, _ = fetch(port, path, {"If-None-Match": etag})
-        if status != 304:
-            raise BenchError(f"GET {path} with If-None-Match: {etag} answered {status}, not 304")
+    if status != 304:
+        raise BenchError(f"GET {path} with If-None-Match: {etag} answered {status}, not 304")
     mirror = lambda hs: [(k, v) for k, v in hs if k.lower() not in OWN_HEADERS]  # noqa: E731
     return Resource(key, path, body, mirror(headers), mirror(headers_304), etag)
 

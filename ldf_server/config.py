@@ -92,10 +92,7 @@ class ServerConfig(_Strict):
     def worker_count(self) -> int:
         """How many processes serve: ``workers``, with ``"auto"`` as the CPUs this process may use."""
         if self.workers == "auto":
-            try:
-                return max(1, min(MAX_WORKERS, len(os.sched_getaffinity(0))))
-            except (AttributeError, OSError):  # pragma: no cover - not Linux
-                return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
+            return max(1, min(MAX_WORKERS, usable_cpus()))
         return self.workers
 
     @property
@@ -105,6 +102,22 @@ class ServerConfig(_Strict):
             return self.base_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         return f"http://{host}:{self.port}"
+
+
+def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """The CPUs this process may use: its affinity, and a container's CPU quota (cgroup v2
+    ``cpu.max``, e.g. ``docker run --cpus=2`` on a larger host), whichever is smaller."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    try:
+        quota, period = cgroup.read_text().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 quota to honour
+    return cpus
 
 
 class Publisher(_Strict):

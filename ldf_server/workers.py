@@ -447,7 +447,10 @@ class PushForwarder:
         """Whether the leader finished starting (its readiness is no longer ``starting``)."""
         try:
             async with self._client().get(self.leader + "/health/ready") as resp:
-                return (await resp.json()).get("status") != "starting"
+                status = (await resp.json(content_type=None)).get("status")
+                # Readiness says "starting" until then; a problem document (a refused connection
+                # slot, say) has a number there and says nothing about start-up.
+                return isinstance(status, str) and status != "starting"
         except (aiohttp.ClientError, TimeoutError, ValueError):
             return False
 

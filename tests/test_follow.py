@@ -236,3 +236,17 @@ def test_a_failed_poll_loses_nothing_and_an_idle_one_changes_nothing(tmp_path, m
     assert tail.poll() == 1
     assert follower.sites["gent/reep"] == renamed, "the site record read before the failure was read again"
     assert snapshot(follower) == snapshot(leader)
+
+
+def test_auto_workers_honour_a_containers_cpu_quota(tmp_path):
+    from ldf_server.config import usable_cpus
+
+    affinity = len(os.sched_getaffinity(0))
+    cpu_max = tmp_path / "cpu.max"
+    cpu_max.write_text("50000 100000\n")  # half a CPU: still one process
+    assert usable_cpus(cpu_max) == 1
+    cpu_max.write_text("max 100000\n")
+    assert usable_cpus(cpu_max) == affinity
+    assert usable_cpus(tmp_path / "missing") == affinity
+    cpu_max.write_text(f"{(affinity + 8) * 100000} 100000\n")
+    assert usable_cpus(cpu_max) == affinity, "a quota above the CPUs there are changes nothing"
