@@ -161,3 +161,16 @@ async def test_each_app_has_its_own_shortcut(config, state):
     one, two = create_app(config, state=state, run_feeds=False), create_app(config, state=state, run_feeds=False)
     assert one[FAST_PATH] is not two[FAST_PATH]
     assert one[STATE] is two[STATE]
+
+
+def test_the_cache_counts_header_sets_so_small_pages_cannot_overrun_it():
+    from ldf_server.fragments.fragment import Fragment
+    from ldf_server.http.representations import HEADER_SETS_ALLOWANCE, Encoded, RepresentationCache
+
+    cache = RepresentationCache(max_bytes=100 * HEADER_SETS_ALLOWANCE)
+    for i in range(1000):
+        item = Encoded.of(Fragment({}, immutable=True, modified=0.0), "immutable", b"x" * 100)
+        for media in ("application/ld+json", "text/turtle", None):
+            item.headers(media, "public, max-age=31536000, immutable", False)
+        cache.put((f"/p/{i}", "application/ld+json"), item)
+    assert len(cache) <= 100 and cache.total_bytes <= cache.max_bytes

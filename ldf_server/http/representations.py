@@ -87,6 +87,15 @@ class Encoded:
         return len(self.body) + (len(self._gzipped) if self._gzipped else 0)
 
 
+HEADER_SETS_ALLOWANCE = 6 * 1024  # the prepared header sets an item gathers (a few, ~1 KB each)
+
+
+def _counted(item: Encoded) -> int:
+    """What an item is counted for: its body twice (room for the gzipped copy made later) and
+    its header sets, so that many small pages cannot hold several times ``max_bytes``."""
+    return len(item.body) * 2 + HEADER_SETS_ALLOWANCE
+
+
 class RepresentationCache:
     """LRU of encoded representations bounded by total bytes."""
 
@@ -109,17 +118,17 @@ class RepresentationCache:
     def put(self, key: tuple[str, str], item: Encoded) -> None:
         old = self._items.pop(key, None)
         if old is not None:
-            self._bytes -= len(old.body) * 2
+            self._bytes -= _counted(old)
         self._items[key] = item
-        self._bytes += len(item.body) * 2  # room for the gzipped copy made later
+        self._bytes += _counted(item)
         while self._bytes > self.max_bytes and len(self._items) > 1:
             _, evicted = self._items.popitem(last=False)
-            self._bytes -= len(evicted.body) * 2
+            self._bytes -= _counted(evicted)
 
     def __len__(self) -> int:
         return len(self._items)
 
     @property
     def total_bytes(self) -> int:
-        """Bytes counted against ``max_bytes`` (each body twice: room for its gzipped copy)."""
+        """Bytes counted against ``max_bytes`` (each body twice, plus its header sets)."""
         return self._bytes
