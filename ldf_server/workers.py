@@ -393,24 +393,26 @@ async def _replay_and_tail(state: ServerState, followers: dict[str, LogFollower]
         state.health_checks[f"follow:{ds}"] = lambda f=follower: _follow_check(f)
     intervals = {ds: min((f.interval for f in state.config.feeds if f.dataset == ds and f.enabled), default=None)
                  for ds in followers}
-    _tail(state, followers, intervals)
+    await _tail(state, followers, intervals)
     # The leader's own start-up (its backfill) writes the log too: serve once it is done, with what it wrote.
     assert isinstance(state.forward_push, PushForwarder)
     while not await state.forward_push.leader_started():
         await asyncio.sleep(FOLLOW_EVERY_S)
-        _tail(state, followers, intervals)
-    _tail(state, followers, intervals)
+        await _tail(state, followers, intervals)
+    await _tail(state, followers, intervals)
     state.ready = True
     log.info("follower ready in %.2fs: %d members read from the log", time.monotonic() - started, loaded)
     while True:
         await asyncio.sleep(FOLLOW_EVERY_S)
-        _tail(state, followers, intervals)
+        await _tail(state, followers, intervals)
 
 
-def _tail(state: ServerState, followers: dict[str, LogFollower], intervals: dict[str, float | None]) -> None:
+async def _tail(state: ServerState, followers: dict[str, LogFollower], intervals: dict[str, float | None]) -> None:
+    """One round: each log is read and parsed in a thread (a burst from the leader must not hold
+    up requests), then applied to the store on the event loop, which owns it."""
     for ds, follower in followers.items():
         try:
-            added = follower.poll()
+            added = follower.apply(await asyncio.to_thread(follower.read))
         except LogDiverged as exc:  # this copy holds what the leader cut back: start again, clean
             follower.last_error = f"{type(exc).__name__}: {exc}"
             log.error("follower: the log of %s changed under what was read (%s); restarting this process", ds, exc)

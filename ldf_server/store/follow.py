@@ -47,6 +47,8 @@ from ldf_server.store.memory import DatasetStore
 
 log = logging.getLogger(__name__)
 
+Appended = tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]  # sites, members, horizons
+
 
 class LogFollower:
     """Tails one dataset directory (``{data_dir}/{dataset}``) into one store. Not thread-safe:
@@ -80,7 +82,7 @@ class LogFollower:
     def _read(reader: LogReader) -> list[dict[str, Any]]:
         return reader.poll()  # raises LogDiverged when what was read is no longer there
 
-    def _collect(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    def _collect(self) -> Appended:
         """(sites, members, horizons) appended since the last read: meta first, then the days.
         All or nothing: if one file cannot be read, every reader goes back to where it was,
         so what the others read is read again next time rather than lost."""
@@ -143,11 +145,19 @@ class LogFollower:
 
     def poll(self, on_members: Callable[[DatasetStore, list[Member]], None] | None = None) -> int:
         """Apply what was appended since the last read; new members are announced to live clients."""
+        return self.apply(self.read(), on_members)
+
+    def read(self) -> Appended:
+        """Read and parse what was appended (files only: may run in a thread, one at a time)."""
         try:
-            sites, members, horizons = self._collect()
+            return self._collect()
         except OSError as exc:
             self.last_error = f"cannot read {self.root}: {exc}"
             raise
+
+    def apply(self, appended: Appended, on_members: Callable[[DatasetStore, list[Member]], None] | None = None) -> int:
+        """Put what :meth:`read` returned into the store (on the event loop, which owns it)."""
+        sites, members, horizons = appended
         loaded = self._apply(sites, members, horizons)
         if members:
             fresh = [m for m in map(member_from_record, members) if m.time >= self.store.retained_from]
