@@ -19,6 +19,7 @@ from ldf_server.config import ConfigError, config_from_dict
 from ldf_server.html import render
 from ldf_server.records import Site
 from tests.support.clock import FakeClock
+from ldf_server.timeutil import format_instant, parse_instant
 from tests.support.pilots import NOW, seed, three_pilots_config, three_pilots_state
 from tests.support.seeding import make_config, parking_dataset, seeded_state
 
@@ -332,3 +333,26 @@ async def test_triple_pattern_fragments_have_html_views(client):
     assert linked.hrefs("term")
     resp = await client.get("/tpf?format=svg")
     assert resp.status == 400 and resp.headers["Content-Type"] == "application/problem+json"
+
+
+async def test_a_window_page_links_its_neighbours_for_people(client, state):
+    stream = state.streams["parking"]
+    width = stream.timeline.window_ms
+    starts = stream.store.window_starts()
+    first, last = starts[0], stream.newest_window(state.now_ms())
+    base = "http://127.0.0.1:8080/parking/windows/"
+
+    def rels(page: Page) -> dict[str, str]:
+        return {a["rel"]: a["href"] for a in page.links if a.get("class") == "nav" and a.get("rel") in ("prev", "next")}
+
+    page, _ = await html(client, CLOSED_WINDOW)
+    start = parse_instant(CLOSED_WINDOW.rsplit("/", 1)[1])
+    assert rels(page) == {"prev": base + format_instant(start - width), "next": base + format_instant(start + width)}
+    for rel, href in rels(page).items():
+        assert (await client.get(href.replace("http://127.0.0.1:8080", ""), headers={"Accept": "text/html"})).status == 200, rel
+    page, _ = await html(client, f"/parking/windows/{format_instant(first)}")
+    assert "prev" not in rels(page), "the first window has no previous one"
+    page, _ = await html(client, f"/parking/windows/{format_instant(last)}")
+    assert "next" not in rels(page), "the newest window has no next one"
+    doc = await jsonld(client, CLOSED_WINDOW)
+    assert base + format_instant(start + width) not in str(doc), "the links are for people: the RDF is unchanged"

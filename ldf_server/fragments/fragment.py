@@ -16,3 +16,6 @@ class Fragment:
     doc: dict[str, Any]  # a JSON-LD document (without @context: the serialiser adds it)
     immutable: bool  # never changes again: cache forever
     modified: float  # wall-clock seconds of the last change (Last-Modified)
+    # Navigation for people, shown by the HTML view only: (rel, IRI), e.g. the neighbouring
+    # windows, which the RDF leaves to the day node's relations.
+    links: tuple[tuple[str, str], ...] = ()

@@ -204,7 +204,21 @@ class StreamFragments:
         modified = window.modified if window else 0.0
         if immutable:  # the body gained ldes:immutable when the window closed
             modified = max(modified, (end + self.timeline.grace_ms) / 1000)
-        return Fragment({"@graph": [stream, node]}, immutable=immutable, modified=modified)
+        return Fragment({"@graph": [stream, node]}, immutable=immutable, modified=modified,
+                        links=self._neighbours(start, now))
+
+    def _neighbours(self, start: int, now: int) -> tuple[tuple[str, str], ...]:
+        """The previous and next windows, when they are in the stream. Both depend only on when
+        the stream began and on the clock, so an immutable page's links never change (a window
+        before the oldest one kept answers 410, as the day nodes' links do)."""
+        w = self.timeline.window_ms
+        links = []
+        first = self.store.first_seen
+        if first is not None and start - w >= first:
+            links.append(("prev", self.urls.window(self.ds, start - w)))
+        if start + w <= self.newest_window(now):
+            links.append(("next", self.urls.window(self.ds, start + w)))
+        return tuple(links)
 
     def _relations(self, target: str, lo: int, hi: int) -> list[dict[str, Any]]:
         return [

@@ -50,9 +50,10 @@ def content_security_policy(map_tiles: str | None = None) -> str:
     )
 
 
-def resource(doc: dict[str, Any], page_iri: str, formats: list[str], home: str) -> bytes:
-    """The HTML view of one resource."""
-    view = page_view(doc, page_iri, formats)
+def resource(doc: dict[str, Any], page_iri: str, formats: list[str], home: str,
+             links: tuple[tuple[str, str], ...] = ()) -> bytes:
+    """The HTML view of one resource (``links``: navigation beyond what the document says)."""
+    view = page_view(doc, page_iri, formats, links)
     return environment().get_template("resource.html").render(view=view, assets=assets.urls(), home=home).encode()
 
 

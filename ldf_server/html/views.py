@@ -108,7 +108,7 @@ def title_of(node: dict[str, Any]) -> str:
     return name or (label if isinstance(label, str) else "Resource")
 
 
-def page_view(doc: dict[str, Any], page_iri: str, formats: list[str]) -> PageView:
+def page_view(doc: dict[str, Any], page_iri: str, formats: list[str], extra_links: tuple[tuple[str, str], ...] = ()) -> PageView:
     nodes = nodes_of(doc)
     main = next((n for n in nodes if n.get("@id") == page_iri), nodes[0] if nodes else {})
     ordered = [main, *(n for n in nodes if n is not main)]
@@ -134,6 +134,7 @@ def page_view(doc: dict[str, Any], page_iri: str, formats: list[str]) -> PageVie
     if "/windows/" in page_iri:  # a leaf page: up to its day node, which links every window of that day
         head, _, start = page_iri.rpartition("/windows/")
         links.append(("day", f"{head}/days/{start[:10]}"))
+    links.extend(extra_links)
     names = [f for f in formats if f != "html"]
     return PageView(
         title=title_of(main), iri=page_iri, sections=sections, relations=relations,

@@ -71,7 +71,7 @@ def format_names(offers: tuple[str, ...]) -> list[str]:
 
 
 def html_view(fragment: Fragment, page_iri: str, formats: list[str], home: str) -> bytes:
-    return html.resource(fragment.doc, page_iri, formats, home)
+    return html.resource(fragment.doc, page_iri, formats, home, fragment.links)
 
 
 def respond(
