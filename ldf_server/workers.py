@@ -76,6 +76,7 @@ log = logging.getLogger(__name__)
 FOLLOW_EVERY_S = 0.25  # how often a follower reads what the leader appended
 SEAL_EVERY_S = 0.5  # how often the leader seals what the time rule closed
 RESTART_DELAY_S = 1.0  # before a follower that died is started again
+STALL_LIMIT_S = 30.0  # a follower that cannot read what the log holds for this long is not ready
 HEALTHY_RUN_S = 300.0  # a follower that ran this long before dying starts again with the shortest delay
 STOP_GRACE_S = 5.0  # beyond shutdown_timeout, before a follower that does not stop is killed
 FORWARDED_REQUEST = ("Authorization", "X-API-Key", "Content-Type", "X-Request-Id")
@@ -430,6 +431,9 @@ async def _tail(state: ServerState, followers: dict[str, LogFollower], intervals
 def _follow_check(follower: LogFollower) -> tuple[bool, str]:
     if follower.last_error is not None:
         return False, f"cannot follow the log: {follower.last_error}"
+    stalled = follower.stalled_for()
+    if stalled > STALL_LIMIT_S:
+        return False, f"stalled: {follower.bytes_behind()} bytes of the log unread for {stalled:.0f} s"
     return True, f"following the log: {follower.bytes_behind()} bytes not read yet"
 
 

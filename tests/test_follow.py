@@ -250,3 +250,22 @@ def test_auto_workers_honour_a_containers_cpu_quota(tmp_path):
     assert usable_cpus(tmp_path / "missing") == affinity
     cpu_max.write_text(f"{(affinity + 8) * 100000} 100000\n")
     assert usable_cpus(cpu_max) == affinity, "a quota above the CPUs there are changes nothing"
+
+
+def test_a_follower_that_cannot_read_what_the_log_holds_stops_being_ready(tmp_path):
+    from ldf_server.workers import STALL_LIMIT_S, _follow_check
+
+    clock = FakeClock("2026-03-31T12:00:00Z")
+    t0 = parse_instant("2026-03-31T10:00:00Z")
+    leader, follower, tail = pair(tmp_path, clock)
+    leader.upsert_sites([SITE])
+    leader.add([parking_member("gent/reep", t0, 1)])
+    tail.replay()
+    assert tail.poll() == 0 and _follow_check(tail)[0] and tail.stalled_for() == 0
+    with open(tmp_path / "parking" / "days" / "2026-03-31.log", "ab") as f:
+        f.write(b"\x40\x00\x00\x00half a record")  # the leader died in the middle of a write
+    assert tail.poll() == 0 and tail.bytes_behind() > 0
+    assert _follow_check(tail)[0], "a record being written is normal for a moment"
+    tail.last_progress -= STALL_LIMIT_S + 1
+    ok, detail = _follow_check(tail)
+    assert not ok and "stalled" in detail

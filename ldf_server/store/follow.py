@@ -62,6 +62,7 @@ class LogFollower:
         self.days: dict[str, LogReader] = {}  # file name → reader
         self.members_read = 0
         self.last_poll: float | None = None  # monotonic time of the last completed poll
+        self.last_progress: float = time.monotonic()  # ... of the last poll that read something or was level
         self.last_error: str | None = None
 
     # -- reading -----------------------------------------------------------------------
@@ -128,7 +129,7 @@ class LogFollower:
             loaded += self._load_snapshot(reader)
             loaded += self.store.restore(self._read(reader))
         self.members_read += loaded
-        self.last_poll = time.monotonic()
+        self.last_poll = self.last_progress = time.monotonic()
         return loaded
 
     def _load_snapshot(self, reader: LogReader) -> int:
@@ -165,8 +166,17 @@ class LogFollower:
                 (on_members or DatasetStore.announce)(self.store, fresh)
         self.members_read += loaded
         self.last_poll = time.monotonic()
+        if any(appended) or not self.bytes_behind():
+            self.last_progress = self.last_poll
         self.last_error = None
         return loaded
+
+    def stalled_for(self) -> float:
+        """Seconds the log has held bytes this follower cannot read (0: none, or it is reading
+        them): a record the leader never finished, say. Readiness acts on it."""
+        if not self.bytes_behind():
+            return 0.0
+        return time.monotonic() - self.last_progress
 
     def bytes_behind(self) -> int:
         """Bytes appended to the log that this follower has not read yet (a ``stat`` per file)."""
