@@ -194,6 +194,19 @@ def capture(port: int, key: str, path: str) -> Resource:
     return Resource(key, path, body, mirror(headers), mirror(headers_304), etag)
 
 
+def write_spec(resources: dict[str, Resource], tmp: Path, prefix: str) -> Path:
+    """The bare server's spec: the captured bytes and headers of each resource, at its path."""
+    routes = []
+    for res in resources.values():
+        body_file = tmp / f"{prefix}{res.key}.body"
+        body_file.write_bytes(res.body)
+        routes.append({"path": res.path, "body_file": str(body_file), "etag": res.etag,
+                       "headers": res.headers, "headers_304": res.headers_304})
+    path = tmp / f"{prefix}spec.json"
+    path.write_text(json.dumps({"routes": routes}))
+    return path
+
+
 def find_window(port: int, when: str | None = None) -> str:
     when = when or (datetime.now(timezone.utc) - timedelta(hours=6)).strftime("%Y-%m-%dT%H:%M:%SZ")
     status, headers, body = fetch(port, f"/parking/view?time={when}")
@@ -543,16 +556,9 @@ def main(argv: list[str] | None = None) -> int:
         ldf_res = {"latest": capture(port, "latest", "/parking/latest"), "window": capture(port, "window", window_path)}
 
         # The bare server, serving those bytes and headers at the same paths.
-        spec = {"routes": []}
-        for res in ldf_res.values():
-            body_file = tmp / f"{res.key}.body"
-            body_file.write_bytes(res.body)
-            spec["routes"].append({"path": res.path, "body_file": str(body_file), "etag": res.etag,
-                                   "headers": res.headers, "headers_304": res.headers_304})
-        (tmp / "spec.json").write_text(json.dumps(spec))
         bport = free_port()
         proc = start("bare", [sys.executable, str(HERE / "bare_server.py"), "--host", HOST, "--port", str(bport),
-                              "--spec", str(tmp / "spec.json")], tmp / "bare.log", server_cpus)
+                              "--spec", str(write_spec(ldf_res, tmp, ""))], tmp / "bare.log", server_cpus)
         procs.append(proc)
         bare = Server("bare_server", bport, proc, tmp / "bare.log")
         wait_ready(bare, "/parking/latest", timeout=30)
@@ -579,16 +585,10 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(0.25)
             ldfw_res = {"latest": capture(wport, "latest", "/parking/latest"),
                         "window": capture(wport, "window", find_window(wport))}
-            wspec = {"routes": []}
-            for res in ldfw_res.values():
-                body_file = tmp / f"w-{res.key}.body"
-                body_file.write_bytes(res.body)
-                wspec["routes"].append({"path": res.path, "body_file": str(body_file), "etag": res.etag,
-                                        "headers": res.headers, "headers_304": res.headers_304})
-            (tmp / "wspec.json").write_text(json.dumps(wspec))
             bwport = free_port()
             proc = start("barew", [sys.executable, str(HERE / "bare_server.py"), "--host", HOST, "--port", str(bwport),
-                                   "--spec", str(tmp / "wspec.json"), "--processes", str(args.workers)], tmp / "barew.log", None)
+                                   "--spec", str(write_spec(ldfw_res, tmp, "w-")), "--processes", str(args.workers)],
+                         tmp / "barew.log", None)
             procs.append(proc)
             barew = Server(f"bare_server --processes {args.workers}", bwport, proc, tmp / "barew.log")
             wait_ready(barew, "/parking/latest", timeout=30)

@@ -431,10 +431,11 @@ async def _tail(state: ServerState, followers: dict[str, LogFollower], intervals
 def _follow_check(follower: LogFollower) -> tuple[bool, str]:
     if follower.last_error is not None:
         return False, f"cannot follow the log: {follower.last_error}"
-    stalled = follower.stalled_for()
+    behind = follower.bytes_behind()  # a stat per file: once per probe
+    stalled = follower.stalled_for(behind)
     if stalled > STALL_LIMIT_S:
-        return False, f"stalled: {follower.bytes_behind()} bytes of the log unread for {stalled:.0f} s"
-    return True, f"following the log: {follower.bytes_behind()} bytes not read yet"
+        return False, f"stalled: {behind} bytes of the log unread for {stalled:.0f} s"
+    return True, f"following the log: {behind} bytes not read yet"
 
 
 class PushForwarder:

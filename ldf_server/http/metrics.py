@@ -106,13 +106,7 @@ class RequestCounters:
         series = self._routes.get(route)
         if series is None:
             series = self._series_of(request, route)
-        series.requests += 1
-        latency = series.latency
-        latency.total += elapsed
-        latency.buckets[bisect_left(LATENCY_BUCKETS, elapsed)] += 1
-        if status:
-            statuses = self._statuses
-            statuses[status] = statuses.get(status, 0) + 1
+        self._record(series, status, elapsed)
 
     def count_pattern(self, pattern: str, method: str, status: int, elapsed: float) -> None:
         """:meth:`count` for a request answered without the router (``http/fastpath.py``): the
@@ -120,12 +114,16 @@ class RequestCounters:
         series = self._series.get((pattern, method))
         if series is None:
             series = self._new(pattern, method)
+        self._record(series, status, elapsed)
+
+    def _record(self, series: _Series, status: int, elapsed: float) -> None:
         series.requests += 1
         latency = series.latency
         latency.total += elapsed
         latency.buckets[bisect_left(LATENCY_BUCKETS, elapsed)] += 1
-        statuses = self._statuses
-        statuses[status] = statuses.get(status, 0) + 1
+        if status:
+            statuses = self._statuses
+            statuses[status] = statuses.get(status, 0) + 1
 
     def _series_of(self, request: web.Request, route: web.AbstractRoute) -> _Series:
         if route.resource is None:  # no route matched: a fresh SystemRoute per request, never key by it

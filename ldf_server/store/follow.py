@@ -79,10 +79,6 @@ class LogFollower:
             del self.days[name]  # retention deleted it
         return [self.days[n] for n in names]
 
-    @staticmethod
-    def _read(reader: LogReader) -> list[dict[str, Any]]:
-        return reader.poll()  # raises LogDiverged when what was read is no longer there
-
     def _collect(self) -> Appended:
         """(sites, members, horizons) appended since the last read: meta first, then the days.
         All or nothing: if one file cannot be read, every reader goes back to where it was,
@@ -91,11 +87,11 @@ class LogFollower:
         marks = [(r, r.offset, r.last_header) for r in readers]
         try:
             sites, horizons = [], []
-            for record in self._read(self.meta):
+            for record in self.meta.poll():
                 (horizons if "horizons" in record else sites).append(record)
             members: list[dict[str, Any]] = []
             for reader in readers[1:]:
-                members.extend(self._read(reader))
+                members.extend(reader.poll())
         except BaseException:
             for reader, offset, header in marks:
                 reader.offset, reader.last_header = offset, header
@@ -120,14 +116,14 @@ class LogFollower:
         members loaded. ``stop`` ends it early. Nothing is served before it returns, so the
         horizons may go first here: members older than the retention horizon are then skipped."""
         sites, horizons = [], []
-        for record in self._read(self.meta):
+        for record in self.meta.poll():
             (horizons if "horizons" in record else sites).append(record)
         loaded = self._apply(sites, [], horizons)
         for reader in self._day_readers():
             if stop is not None and stop.is_set():
                 break
             loaded += self._load_snapshot(reader)
-            loaded += self.store.restore(self._read(reader))
+            loaded += self.store.restore(reader.poll())
         self.members_read += loaded
         self.last_poll = self.last_progress = time.monotonic()
         return loaded
@@ -171,12 +167,10 @@ class LogFollower:
         self.last_error = None
         return loaded
 
-    def stalled_for(self) -> float:
-        """Seconds the log has held bytes this follower cannot read (0: none, or it is reading
-        them): a record the leader never finished, say. Readiness acts on it."""
-        if not self.bytes_behind():
-            return 0.0
-        return time.monotonic() - self.last_progress
+    def stalled_for(self, behind: int) -> float:
+        """Seconds the log has held bytes this follower cannot read, given ``behind`` (what
+        :meth:`bytes_behind` says now): a record the leader never finished, say. Readiness acts on it."""
+        return time.monotonic() - self.last_progress if behind else 0.0
 
     def bytes_behind(self) -> int:
         """Bytes appended to the log that this follower has not read yet (a ``stat`` per file)."""
